@@ -1,0 +1,51 @@
+# kws-mcu: the two commands are `make run` and `make test`. Both set up what is missing first
+# (Debian packages, the .venv) and are idempotent: a second call does no work.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# Programs the pipeline calls, and the Debian packages that provide them.
+APT_PACKAGES := espeak-ng sox
+NEEDED_COMMANDS := espeak-ng sox
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Keep torch/numpy from oversubscribing the 2 cores when pytest-xdist runs two workers.
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup system-deps run test bench clean help
+
+help:
+	@echo "make run    set up (Debian packages, .venv) and run the whole pipeline (dvc repro)"
+	@echo "make test   set up and run the test suite"
+	@echo "make bench  set up and print the benchmark figures"
+	@echo "make clean  remove build outputs (keeps .venv and the DVC cache)"
+
+setup: system-deps $(VENV)/.installed
+
+system-deps:
+	@missing=""; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $(APT_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "missing programs:$$missing. Install them with:"; \
+	    echo "  sudo apt-get install -y $(APT_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	@touch $@
+
+run: setup
+	dvc repro
+
+test: setup
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+
+bench: setup
+	$(PY) -m kws.bench
+
+clean:
+	rm -rf build
