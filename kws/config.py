@@ -49,6 +49,14 @@ class DataParams(Section):
     seed: int = 59185
     synthetic: SyntheticParams = SyntheticParams()
 
+    @field_validator("words", mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, words):
+        if isinstance(words, list) and any(isinstance(w, bool) for w in words):
+            raise ValueError("YAML read a bare yes/no/on/off as true/false: quote the words, "
+                             'e.g. ["yes", "no", "on", "off"]')
+        return words
+
     @field_validator("words")
     @classmethod
     def _words_ok(cls, words: list[str]) -> list[str]:

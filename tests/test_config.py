@@ -1,0 +1,50 @@
+"""params.yaml validation: defaults are sane, and each bad value gives one line naming it."""
+
+import pytest
+import yaml
+
+from kws import config
+from kws.errors import ParamsError
+
+
+def test_repository_params_are_valid_and_give_the_design_feature_shape():
+    p = config.load("params.yaml")
+    assert (p.features.n_frames, p.features.n_mfcc) == (49, 10)
+    assert p.data.words == "yes no up down left right on off stop go".split()
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ({"data": {"source": "youtube"}}, "params.yaml: data.source = 'youtube': Input should be"),
+        ({"features": {"n_fft": 1000}}, "features.n_fft = 1000: must be a power of two"),
+        ({"features": {"n_fft": 256}}, "must be >= the window (640 samples)"),
+        ({"train": {"epochs": 0}}, "train.epochs = 0: Input should be greater than or equal to 1"),
+        ({"trian": {}}, "unknown key 'trian'"),
+        ({"data": {"words": ["yes", "yes"]}}, "must not repeat"),
+        ({"data": {"source": "folder"}}, "data.folder is empty"),
+        (yaml.safe_load("data: {words: [yes, no, up]}"), "quote the words"),
+        ({"features": {"fmax": 9000}}, "fmin/fmax"),
+    ],
+)
+def test_bad_values_are_named_with_what_is_allowed(raw, expected):
+    with pytest.raises(ParamsError) as err:
+        config.parse(raw)
+    assert expected in str(err.value)
+
+
+def test_two_problems_give_two_lines():
+    with pytest.raises(ParamsError) as err:
+        config.parse({"train": {"epochs": -1, "lr": 0}})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2 and all(line.startswith("params.yaml: train.") for line in lines)
+
+
+def test_unreadable_yaml_is_one_line(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        config.load(p)
+    p.write_text(yaml.safe_dump(["a", "list"]))
+    with pytest.raises(ParamsError, match="mapping"):
+        config.load(p)
