@@ -49,6 +49,10 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
         else:
             tmp.unlink(missing_ok=True)
         raise
+    # mkstemp/mkdtemp create 0600/0700; give outputs the usual umask-respecting modes.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod((0o777 if is_dir else 0o666) & ~umask)
     if is_dir and path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)

@@ -1,0 +1,452 @@
+"""Speech Commands: the hash split, the v0.02 download, safe extraction, and any folder in its layout.
+
+The layout every ``data.source`` ends in (``data/raw``)::
+
+    <word>/<speaker>_nohash_<n>.wav     16 kHz, 16-bit, mono, at most 1 s
+    _background_noise_/*.wav            long 16 kHz noise recordings (optional)
+    validation_list.txt, testing_list.txt   "<word>/<file>.wav" per line; the rest is train
+
+The split is TF's ``input_data.which_set``: a hash of the file name with ``_nohash_...``
+removed, so all clips of a speaker land in the same split, and a clip keeps its split when
+the data set grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import socket
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections import Counter, defaultdict
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Optional
+
+from kws.audio import read_wav
+from kws.errors import AudioError, DataError
+
+MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M, as in TF's input_data.py
+BACKGROUND_NOISE_DIR = "_background_noise_"
+VALIDATION_LIST = "validation_list.txt"
+TESTING_LIST = "testing_list.txt"
+SPLITS = ("train", "validation", "test")
+# which_set's names (TF) -> the names used in this project's files and metrics.
+SPLIT_OF_SET = {"training": "train", "validation": "validation", "testing": "test"}
+CLIP_NAME = re.compile(r"(?P<speaker>.+?)_nohash_(?P<n>\d+)\.wav")
+
+
+# --- the hash split ---------------------------------------------------------------------------
+def which_set(filename: str, validation_percentage: float, testing_percentage: float) -> str:
+    """``'training'``, ``'validation'`` or ``'testing'``, exactly as TF's ``input_data.which_set``.
+
+    Only the base name counts, with everything from ``_nohash_`` on removed: the clips of one
+    speaker share a split.
+    """
+    base_name = os.path.basename(filename)
+    hash_name = re.sub(r"_nohash_.*$", "", base_name)
+    hash_name_hashed = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
+    percentage_hash = ((int(hash_name_hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1))
+                       * (100.0 / MAX_NUM_WAVS_PER_CLASS))
+    if percentage_hash < validation_percentage:
+        return "validation"
+    if percentage_hash < testing_percentage + validation_percentage:
+        return "testing"
+    return "training"
+
+
+def speaker_of(filename: str) -> str:
+    """The speaker part of ``<speaker>_nohash_<n>.wav`` (the whole stem for other names)."""
+    return re.sub(r"_nohash_.*$", "", os.path.basename(filename))
+
+
+# --- the layout -------------------------------------------------------------------------------
+def list_clips(root: str | Path) -> list[str]:
+    """``<word>/<file>.wav`` of every clip under ``root`` (sorted; background noise excluded)."""
+    root = Path(root)
+    clips = []
+    for word_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if word_dir.name.startswith((".", "_")):
+            continue
+        clips += [f"{word_dir.name}/{f.name}" for f in sorted(word_dir.iterdir())
+                  if f.is_file() and f.name.endswith(".wav") and not f.name.startswith(".")]
+    return clips
+
+
+def read_list(path: str | Path) -> list[str]:
+    """The ``<word>/<file>.wav`` entries of a split list (blank lines and ``./`` ignored)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        line = line.strip().removeprefix("./")
+        if line:
+            out.append(line)
+    return out
+
+
+def _write_list(path: Path, entries: Iterable[str]) -> None:
+    path.write_text("".join(f"{e}\n" for e in sorted(entries)))
+
+
+def compute_split_lists(clips: Iterable[str], validation_percentage: float,
+                        testing_percentage: float) -> tuple[list[str], list[str]]:
+    """(validation, testing) entries of ``clips`` by ``which_set``."""
+    val, test = [], []
+    for c in clips:
+        s = which_set(c, validation_percentage, testing_percentage)
+        if s == "validation":
+            val.append(c)
+        elif s == "testing":
+            test.append(c)
+    return sorted(val), sorted(test)
+
+
+def ensure_split_lists(root: str | Path, validation_percentage: float,
+                       testing_percentage: float) -> dict[str, str]:
+    """Write ``validation_list.txt`` / ``testing_list.txt`` in ``root`` where missing.
+
+    A missing list is computed with ``which_set`` over the clips not in the other list.
+    Returns where each list came from (``"given"`` or ``"which_set"``).
+    """
+    root = Path(root)
+    clips = list_clips(root)
+    val, test = compute_split_lists(clips, validation_percentage, testing_percentage)
+    origin = {}
+    for name, computed, other in ((VALIDATION_LIST, val, TESTING_LIST),
+                                  (TESTING_LIST, test, VALIDATION_LIST)):
+        path = root / name
+        if path.exists():
+            origin[name] = "given"
+            continue
+        taken = set(read_list(root / other)) if (root / other).exists() else set()
+        _write_list(path, (c for c in computed if c not in taken))
+        origin[name] = "which_set"
+    return origin
+
+
+def summarize(root: str | Path) -> dict:
+    """Clips per word per split, speakers per split, background noise files, of a raw folder."""
+    root = Path(root)
+    clips = list_clips(root)
+    val = set(read_list(root / VALIDATION_LIST)) if (root / VALIDATION_LIST).exists() else set()
+    test = set(read_list(root / TESTING_LIST)) if (root / TESTING_LIST).exists() else set()
+    per_word: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SPLITS, 0))
+    speakers: dict[str, set] = {s: set() for s in SPLITS}
+    for c in clips:
+        split = "validation" if c in val else "test" if c in test else "train"
+        per_word[c.split("/")[0]][split] += 1
+        speakers[split].add(speaker_of(c))
+    bg = root / BACKGROUND_NOISE_DIR
+    noise = sorted(f.name for f in bg.iterdir() if f.suffix == ".wav") if bg.is_dir() else []
+    shared = (speakers["train"] & speakers["validation"]) | (speakers["train"] & speakers["test"]) \
+        | (speakers["validation"] & speakers["test"])
+    return {
+        "clips": {**{s: sum(w[s] for w in per_word.values()) for s in SPLITS}, "total": len(clips)},
+        "clips_per_word": {w: per_word[w] for w in sorted(per_word)},
+        "words": len(per_word),
+        "speakers": {s: len(speakers[s]) for s in SPLITS},
+        "speakers_in_more_than_one_split": len(shared),
+        "background_noise_files": len(noise),
+        "background_noise": noise,
+    }
+
+
+# --- skipping bad files -----------------------------------------------------------------------
+class Skipped:
+    """Files left out of a data set, each with its reason (reported in the stage metrics)."""
+
+    MAX_LISTED = 100
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, str]] = []
+
+    def add(self, path: str, reason: str) -> None:
+        self.files.append((path, reason))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @staticmethod
+    def category(reason: str) -> str:
+        """The reason without file-specific detail: 'truncated wav (header says ...' -> 'truncated wav'."""
+        return re.split(r" \(|;", reason, maxsplit=1)[0].strip()
+
+    def to_dict(self) -> dict:
+        return {
+            "count": len(self.files),
+            "by_reason": dict(sorted(Counter(self.category(r) for _, r in self.files).items())),
+            "files": [{"file": f, "reason": r} for f, r in self.files[: self.MAX_LISTED]],
+            "files_not_listed": max(0, len(self.files) - self.MAX_LISTED),
+        }
+
+
+def _audio_reason(err: AudioError, path: Path) -> str:
+    msg = str(err)
+    return msg.removeprefix(f"{path}: ")
+
+
+def _link_or_copy(src: Path, dst: Path) -> str:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+        return "hardlink"
+    except OSError:
+        shutil.copyfile(src, dst)
+        return "copy"
+
+
+# --- data.source: folder ----------------------------------------------------------------------
+def import_folder(src: str | Path, dest: str | Path, validation_percentage: float,
+                  testing_percentage: float, sample_rate: int = 16000) -> dict:
+    """Copy (hardlink when possible) the valid clips of a Speech Commands-layout folder to ``dest``.
+
+    Every wav is checked with ``kws.audio.read_wav``; a bad one (unreadable, truncated, wrong
+    rate, not mono, badly named) is skipped and counted with its reason. The folder's split
+    lists are kept (restricted to the clips copied); missing ones are computed with
+    ``which_set``. Raises ``DataError`` if the folder is missing or holds no valid clip.
+    """
+    src, dest = Path(src), Path(dest)
+    if not src.is_dir():
+        raise DataError(f"data.folder = '{src}': no such directory; point it at a folder in Speech "
+                        "Commands layout (<word>/<speaker>_nohash_<n>.wav)")
+    dest.mkdir(parents=True, exist_ok=True)
+    skipped = Skipped()
+    copied: list[str] = []
+    noise: list[str] = []
+    how = Counter()
+    for sub in sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        is_noise = sub.name == BACKGROUND_NOISE_DIR
+        if sub.name.startswith("_") and not is_noise:
+            continue
+        for f in sorted(sub.iterdir()):
+            if f.name.startswith("."):
+                continue
+            rel = f"{sub.name}/{f.name}"
+            if not f.is_file() or f.suffix.lower() != ".wav":
+                skipped.add(rel, "not a .wav file")
+                continue
+            if not is_noise and not CLIP_NAME.fullmatch(f.name):
+                skipped.add(rel, "name is not <speaker>_nohash_<n>.wav")
+                continue
+            try:
+                read_wav(f, sample_rate)
+            except AudioError as err:
+                skipped.add(rel, _audio_reason(err, f))
+                continue
+            how[_link_or_copy(f, dest / rel)] += 1
+            (noise if is_noise else copied).append(rel)
+    if not copied:
+        raise DataError(f"data.folder = '{src}': no valid clip found ({len(skipped)} skipped); it "
+                        "needs <word>/<speaker>_nohash_<n>.wav files, 16 kHz 16-bit mono")
+    present = set(copied)
+    lists = {}
+    for name in (VALIDATION_LIST, TESTING_LIST):
+        if (src / name).is_file():
+            given = read_list(src / name)
+            _write_list(dest / name, (e for e in given if e in present))
+            lists[name] = {"origin": "given", "entries_without_a_clip": len(given) - sum(
+                e in present for e in given)}
+    origin = ensure_split_lists(dest, validation_percentage, testing_percentage)
+    for name, o in origin.items():
+        lists.setdefault(name, {"origin": o})
+    return {"clips_copied": len(copied), "background_noise_copied": len(noise),
+            "transfer": dict(how), "lists": lists, "skipped": skipped.to_dict()}
+
+
+# --- data.source: speech_commands (download) -------------------------------------------------
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _offline_error(url: str, reason) -> DataError:
+    return DataError(f"cannot reach {url} ({reason}); offline? Use data.source: synthetic (offline "
+                     "TTS data) or data.source: folder with data.folder set to an extracted Speech "
+                     "Commands copy, or put the archive in data/cache/")
+
+
+def download(url: str, sha256: str, cache_dir: str | Path = "data/cache", *, timeout: float = 30.0,
+             chunk: int = 1 << 20, progress: bool = True) -> Path:
+    """Download ``url`` into ``cache_dir`` and return the verified archive's path.
+
+    Resumable: bytes arrive in ``<name>.part`` and a later call continues it with an HTTP Range
+    request (a server that ignores Range restarts it). The finished file is checked against
+    ``sha256`` before it gets its final name; on a mismatch the bad file is deleted and
+    ``DataError`` says so. An archive already in the cache is verified and reused.
+    """
+    from tqdm import tqdm
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    name = PurePosixPath(urllib.parse.urlsplit(url).path).name or "download"
+    final = cache_dir / name
+    part = cache_dir / f"{name}.part"
+    expected = sha256.strip().lower()
+
+    if final.exists():
+        if sha256_file(final) == expected:
+            return final
+        final.unlink()  # a bad file must not look complete; fetch it again
+
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "kws-mcu"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # nothing left to send: the .part is (at least) complete
+            resp = None
+        else:
+            raise DataError(f"download of {url} failed: HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as err:
+        raise _offline_error(url, getattr(err, "reason", err)) from None
+
+    if resp is not None:
+        with resp:
+            length = resp.headers.get("Content-Length")
+            length = int(length) if length and length.isdigit() else None
+            mode = "wb"
+            if have and resp.status == 206:
+                m = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
+                if m and int(m.group(1)) == have:
+                    mode = "ab"
+            if mode == "wb":
+                have = 0  # the server sent the whole file: start over
+            total = have + length if length is not None else None
+            got = have
+            try:
+                with open(part, mode) as f, tqdm(total=total, initial=have, unit="B",
+                                                 unit_scale=True, unit_divisor=1024,
+                                                 desc=f"download {name}", disable=not progress) as bar:
+                    while block := resp.read(chunk):
+                        f.write(block)
+                        got += len(block)
+                        bar.update(len(block))
+            except (OSError, http.client.HTTPException) as err:
+                raise DataError(f"download of {url} interrupted at {got} bytes ({err}); run again "
+                                f"to resume from {part}") from None
+            if total is not None and got < total:
+                raise DataError(f"download of {url} interrupted at {got} of {total} bytes; run "
+                                f"again to resume from {part}")
+
+    actual = sha256_file(part)
+    if actual != expected:
+        part.unlink()
+        raise DataError(f"checksum mismatch for {url}: sha256 {actual}, expected {expected} "
+                        "(data.sha256); the bad download was deleted, run again to fetch it anew")
+    os.replace(part, final)
+    return final
+
+
+# --- safe extraction --------------------------------------------------------------------------
+def _member_path(name: str) -> Optional[PurePosixPath]:
+    """The member's path relative to the archive root, or None for the root itself."""
+    p = PurePosixPath(name)
+    parts = [x for x in p.parts if x not in ("", ".")]
+    return PurePosixPath(*parts) if parts else None
+
+
+def _unsafe(name: str) -> Optional[str]:
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "absolute path"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "path with '..'"
+    return None
+
+
+def _within(root: str, path: str) -> bool:
+    return os.path.commonpath([root, path]) == root
+
+
+def extract_archive(archive: str | Path, dest: str | Path) -> int:
+    """Extract a tar archive (any compression) into ``dest``, refusing unsafe members.
+
+    Refused, with nothing extracted: absolute paths, ``..`` components, symlinks or hardlinks
+    that point outside the tree, devices, FIFOs. Members go into a temporary directory beside
+    ``dest`` that is renamed to ``dest`` at the end (``dest`` must be missing or empty). A
+    leading ``./`` is ignored. Returns the number of files extracted.
+    """
+    archive, dest = Path(archive), Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise DataError(f"{dest}: exists and is not an empty directory; not extracting over it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract.", dir=dest.parent))
+    root = os.path.realpath(tmp)
+    n_files = 0
+
+    def refuse(name: str, why: str) -> DataError:
+        return DataError(f"unsafe member '{name}' in {archive.name}: {why}; refusing the archive, "
+                         "nothing was extracted")
+
+    try:
+        try:
+            with tarfile.open(archive, mode="r|*") as tar:
+                for m in tar:
+                    why = _unsafe(m.name)
+                    if why:
+                        raise refuse(m.name, why)
+                    rel = _member_path(m.name)
+                    if rel is None:
+                        continue
+                    target = tmp / rel
+                    if m.ischr() or m.isblk() or m.isfifo():
+                        raise refuse(m.name, "device or FIFO")
+                    if m.issym() or m.islnk():
+                        link = m.linkname
+                        if _unsafe(link):
+                            raise refuse(m.name, f"link to '{link}' points outside the tree")
+                        base = rel.parent if m.issym() else PurePosixPath()
+                        resolved = os.path.normpath(os.path.join(str(base), link))
+                        if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
+                            raise refuse(m.name, f"link to '{link}' points outside the tree")
+                    elif not (m.isfile() or m.isdir()):
+                        raise refuse(m.name, "not a regular file, directory or link")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    if not _within(root, os.path.realpath(target.parent)):
+                        raise refuse(m.name, "its directory resolves outside the tree (via a link)")
+                    if target.is_symlink() or (target.exists() and not target.is_dir()):
+                        target.unlink()
+                    if m.isdir():
+                        target.mkdir(exist_ok=True)
+                    elif m.issym():
+                        os.symlink(m.linkname, target)
+                        if not _within(root, os.path.realpath(target)):
+                            raise refuse(m.name, f"link to '{m.linkname}' resolves outside the tree")
+                    elif m.islnk():
+                        src = tmp / _member_path(m.linkname)
+                        if not src.is_file() or not _within(root, os.path.realpath(src)):
+                            raise refuse(m.name, f"hardlink to '{m.linkname}', not a file of the tree")
+                        os.link(src, target)
+                        n_files += 1
+                    else:
+                        fin = tar.extractfile(m)
+                        with open(target, "wb") as fout:
+                            shutil.copyfileobj(fin, fout, 1 << 20)
+                        os.chmod(target, 0o644)
+                        n_files += 1
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+            raise DataError(f"{archive}: corrupt or truncated archive ({err}); delete it and "
+                            "download again") from None
+        os.replace(tmp, dest)  # rename(2) replaces an empty directory
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return n_files
+
+
+def fetch_speech_commands(url: str, sha256: str, dest: str | Path,
+                          cache_dir: str | Path = "data/cache", progress: bool = True) -> dict:
+    """``data.source: speech_commands``: download (resumable, verified) and extract into ``dest``."""
+    archive = download(url, sha256, cache_dir, progress=progress)
+    n = extract_archive(archive, dest)
+    return {"archive": str(archive), "archive_bytes": archive.stat().st_size,
+            "files_extracted": n, "skipped": Skipped().to_dict()}

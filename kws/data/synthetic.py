@@ -1,0 +1,414 @@
+"""The offline data set: Speech Commands words spoken by espeak-ng (``data.source: synthetic``).
+
+Each *speaker* is one combination of espeak-ng settings, drawn deterministically from
+``data.seed``: an English voice (the non-mbrola ones from ``espeak-ng --voices=en``), a voice
+variant (``espeak-ng --voices=variant``: m1..m8, f1..f5, klatt, croak, whisper, ...), a speed
+(words per minute) and a pitch. The speaker id is the first 8 hex digits of the sha1 of those
+settings, and clips are named ``<word>/<speakerid>_nohash_0.wav``, so the Speech Commands hash
+split puts all clips of a voice in one split, as in the real set.
+
+Each clip: the word is spoken (22,050 Hz), resampled to 16 kHz (polyphase, no dither), trimmed of
+leading and trailing silence, scaled to a random peak level, placed at a random offset in 1 s,
+and given a very low random noise floor (real recordings are never digitally silent).
+``_background_noise_/`` gets generated noises: white, pink, brown, babble (overlapped synthetic
+talkers saying non-keywords), a running fan, mains hum with harmonics, a running tap.
+
+Same params and the same espeak-ng installation -> the same bytes, however many workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from kws.audio import pad_or_trim, resample, write_wav
+from kws.config import SPEECH_COMMANDS_WORDS
+from kws.data.speech_commands import BACKGROUND_NOISE_DIR, which_set
+from kws.errors import DataError, ParamsError, ToolMissingError
+
+SAMPLE_RATE = 16000
+CLIP_SAMPLES = SAMPLE_RATE  # 1 s
+MAX_WORD_SAMPLES = int(0.95 * SAMPLE_RATE)  # a longer word is spoken again, faster
+PEAK_DBFS = (-18.0, -1.0)  # random peak level of the word
+FLOOR_DBFS = (-75.0, -55.0)  # random RMS of the white noise floor under the word
+NOISE_RMS = 0.1  # background noise files are scaled to this RMS (-20 dBFS)
+NOISE_KINDS = ("white", "pink", "brown", "babble", "fan", "hum", "tap")
+NOISE_FILE_NAMES = {"white": "white_noise", "pink": "pink_noise", "brown": "brown_noise",
+                    "babble": "babble", "fan": "running_fan", "hum": "mains_hum",
+                    "tap": "running_tap"}
+VOICES_FILE = "synthetic_voices.json"
+# Everyday words for babble: none of them is a Speech Commands word.
+_FILLER = (
+    "the and of to in is that it was for with as his they be at have this from by hot word but "
+    "what some we can other were all there when your how said an each she which their time if "
+    "will way about many then them would like so these her long make thing see him has look more "
+    "day could come did number sound most people my over know water than call first who may side "
+    "been now find any new work part take get place made live where after little only round man "
+    "year came show every good me give our under name very through just form sentence great think "
+    "say help low line turn cause much mean before move boy old same tell does set want air well "
+    "also play small end put home read hand port large spell add even land here must big high such"
+).split()
+
+_INSTALL_HINT = ("install it with `apt-get install espeak-ng` (`make run` installs it when run as "
+                 "root), or use data.source: speech_commands or folder")
+
+
+# --- espeak-ng --------------------------------------------------------------------------------
+def espeak_path() -> str:
+    """The espeak-ng executable on PATH, or ``ToolMissingError`` saying how to install it."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise ToolMissingError(f"espeak-ng not found on PATH (data.source: synthetic speaks the "
+                               f"words with it); {_INSTALL_HINT}")
+    return exe
+
+
+def _espeak(exe: str, args: Sequence[str], text: Optional[str] = None) -> subprocess.CompletedProcess:
+    try:
+        r = subprocess.run([exe, *args], input=None if text is None else text.encode("utf-8"),
+                           capture_output=True, timeout=300)
+    except FileNotFoundError:
+        raise ToolMissingError(f"espeak-ng not found at {exe}; {_INSTALL_HINT}") from None
+    if r.returncode != 0:
+        err = r.stderr.decode(errors="replace").strip().splitlines()
+        raise DataError(f"espeak-ng {' '.join(args)} failed (exit {r.returncode}): "
+                        f"{err[0] if err else 'no message'}")
+    return r
+
+
+def english_voices(exe: str) -> list[str]:
+    """English espeak-ng voices that need no mbrola (language codes, sorted)."""
+    out = _espeak(exe, ["--voices=en"]).stdout.decode(errors="replace")
+    langs = set()
+    for line in out.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 5 and cols[1].startswith("en") and not cols[4].startswith("mb/"):
+            langs.add(cols[1])
+    return sorted(langs)
+
+
+def voice_variants(exe: str) -> list[str]:
+    """espeak-ng voice variant names (``!v/NAME``; names with spaces left out), sorted."""
+    out = _espeak(exe, ["--voices=variant"]).stdout.decode(errors="replace")
+    names = set()
+    for line in out.splitlines()[1:]:
+        i = line.find("!v/")
+        if i < 0:
+            continue
+        name = re.match(r"(.*?)(\s{2,}|\s*$)", line[i + 3:]).group(1)
+        if name and " " not in name:
+            names.add(name)
+    return sorted(names)
+
+
+def espeak_version(exe: str) -> str:
+    out = _espeak(exe, ["--version"]).stdout.decode(errors="replace").strip()
+    m = re.search(r"text-to-speech:\s*(\S+)", out)
+    return m.group(1) if m else out.splitlines()[0] if out else "unknown"
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthetic speaker: espeak-ng settings."""
+
+    language: str
+    variant: str
+    speed: int  # words per minute
+    pitch: int  # 0..99
+
+    @property
+    def settings(self) -> str:
+        return f"espeak-ng -v {self.language}+{self.variant} -s {self.speed} -p {self.pitch}"
+
+    @property
+    def speaker_id(self) -> str:
+        return hashlib.sha1(self.settings.encode()).hexdigest()[:8]
+
+    def args(self, speed: Optional[int] = None) -> list[str]:
+        return ["-v", f"{self.language}+{self.variant}", "-s", str(speed or self.speed),
+                "-p", str(self.pitch)]
+
+
+def split_quota(n: int, validation_percentage: float, testing_percentage: float) -> dict[str, int]:
+    """Speakers per ``which_set`` split: the percentages, rounded, at least one each (n >= 3)."""
+    val = max(1, round(n * validation_percentage / 100))
+    test = max(1, round(n * testing_percentage / 100))
+    if n - val - test < 1:
+        raise ParamsError(f"data.synthetic.speakers = {n}: too few for a train, a validation and a "
+                          "test speaker")
+    return {"training": n - val - test, "validation": val, "testing": test}
+
+
+def draw_voices(n: int, seed: int, languages: Sequence[str], variants: Sequence[str],
+                speed_wpm: tuple[int, int] = (110, 210), pitch: tuple[int, int] = (20, 80),
+                validation_percentage: float = 10.0, testing_percentage: float = 10.0) -> list[Voice]:
+    """``n`` distinct voices (distinct speaker ids), drawn deterministically from ``seed``.
+
+    A voice's split follows from its speaker id (``which_set``); draws whose split already has
+    its share (``split_quota``) are passed over, so every split gets speakers in the asked
+    proportions, even for a handful of speakers.
+    """
+    quota = split_quota(n, validation_percentage, testing_percentage)
+    if not languages or not variants:
+        raise DataError("espeak-ng lists no English voice or no variant; reinstall espeak-ng "
+                        "(`apt-get install --reinstall espeak-ng espeak-ng-data`)")
+    combos = len(languages) * len(variants) * (speed_wpm[1] - speed_wpm[0] + 1) * (pitch[1] - pitch[0] + 1)
+    if n > combos // 2:
+        raise ParamsError(f"data.synthetic.speakers = {n}: at most {combos // 2} distinct voices "
+                          "with these speed/pitch ranges; widen them or ask for fewer speakers")
+    rng = np.random.default_rng([seed, 0x5EED])
+    voices, ids = [], set()
+    while len(voices) < n:
+        v = Voice(language=str(languages[rng.integers(len(languages))]),
+                  variant=str(variants[rng.integers(len(variants))]),
+                  speed=int(rng.integers(speed_wpm[0], speed_wpm[1] + 1)),
+                  pitch=int(rng.integers(pitch[0], pitch[1] + 1)))
+        split = which_set(f"{v.speaker_id}_nohash_0.wav", validation_percentage, testing_percentage)
+        if v.speaker_id not in ids and quota[split] > 0:
+            ids.add(v.speaker_id)
+            quota[split] -= 1
+            voices.append(v)
+    return voices
+
+
+def _parse_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """espeak-ng's --stdout wav (its size fields are placeholders): int16 mono -> float32."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise DataError("espeak-ng wrote no wav data")
+    rate = int.from_bytes(data[24:28], "little")
+    i = data.find(b"data", 12)
+    if i < 0:
+        raise DataError("espeak-ng wrote a wav without a data chunk")
+    pcm = data[i + 8:]
+    pcm = pcm[: len(pcm) // 2 * 2]
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0, rate
+
+
+def speak(text: str, voice: Voice, exe: str, speed: Optional[int] = None) -> np.ndarray:
+    """``text`` spoken by ``voice``, as float32 at 16 kHz (resampled without dither)."""
+    r = _espeak(exe, [*voice.args(speed), "--stdin", "--stdout"], text=text)
+    x, rate = _parse_wav(r.stdout)
+    return resample(x, rate, SAMPLE_RATE)
+
+
+def trim_silence(x: np.ndarray, threshold_db: float = -40.0, frame: int = 160,
+                 pad: int = 160) -> np.ndarray:
+    """Cut leading/trailing frames (10 ms) quieter than ``threshold_db`` below the loudest one."""
+    n = len(x) // frame
+    if n == 0:
+        return x
+    rms = np.sqrt(np.mean(x[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1))
+    if rms.max() <= 0:
+        return x[:0]
+    loud = np.nonzero(rms >= rms.max() * 10 ** (threshold_db / 20))[0]
+    start = max(0, loud[0] * frame - pad)
+    stop = min(len(x), (loud[-1] + 1) * frame + pad)
+    return x[start:stop]
+
+
+def _rng(seed: int, *keys: str) -> np.random.Generator:
+    ints = [int(hashlib.sha1(k.encode()).hexdigest()[:8], 16) for k in keys]
+    return np.random.default_rng([seed, *ints])
+
+
+def make_clip(word: str, voice: Voice, seed: int, exe: str) -> tuple[np.ndarray, int]:
+    """1 s at 16 kHz of ``voice`` saying ``word``; also how many times it had to speed up."""
+    text = word.replace("_", " ").replace("-", " ")
+    faster = 0
+    while True:
+        speed = min(450, round(voice.speed * 1.3 ** faster))
+        y = trim_silence(speak(text, voice, exe, speed))
+        if len(y) <= MAX_WORD_SAMPLES or speed >= 450:
+            break
+        faster += 1
+    if len(y) == 0 or np.max(np.abs(y)) == 0:
+        raise DataError(f"espeak-ng ({voice.settings}) produced silence for '{word}'")
+    y = y[:MAX_WORD_SAMPLES]
+    rng = _rng(seed, voice.speaker_id, word)
+    y = y * (10 ** (rng.uniform(*PEAK_DBFS) / 20) / np.max(np.abs(y)))
+    offset = int(rng.integers(0, CLIP_SAMPLES - len(y) + 1))
+    clip = pad_or_trim(y.astype(np.float32), CLIP_SAMPLES, offset)
+    floor = 10 ** (rng.uniform(*FLOOR_DBFS) / 20)
+    clip = clip + (rng.standard_normal(CLIP_SAMPLES) * floor).astype(np.float32)
+    return clip, faster
+
+
+# --- background noise -------------------------------------------------------------------------
+def _colored(rng: np.random.Generator, n: int, exponent: float, fmin: float = 20.0) -> np.ndarray:
+    """Noise with power ~ 1/f^exponent (0 white, 1 pink, 2 brown), flat below ``fmin``."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    spec *= 1.0 / np.maximum(f, fmin) ** (exponent / 2)
+    spec[0] = 0
+    return np.fft.irfft(spec, n)
+
+
+def _normalize(x: np.ndarray, rms: float = NOISE_RMS) -> np.ndarray:
+    x = x - x.mean()
+    x = x * (rms / max(np.sqrt(np.mean(x ** 2)), 1e-12))
+    return np.clip(x, -0.99, 0.99).astype(np.float32)
+
+
+def make_noise(kind: str, seconds: float, seed: int, index: int, exe: Optional[str] = None,
+               voices: Sequence[Voice] = ()) -> np.ndarray:
+    """``seconds`` of one background noise ``kind`` (see ``NOISE_KINDS``) at 16 kHz."""
+    from scipy.signal import butter, sosfilt
+
+    n = int(round(seconds * SAMPLE_RATE))
+    t = np.arange(n) / SAMPLE_RATE
+    rng = _rng(seed, "noise", kind, str(index))
+    if kind == "white":
+        x = rng.standard_normal(n)
+    elif kind == "pink":
+        x = _colored(rng, n, 1.0)
+    elif kind == "brown":
+        x = _colored(rng, n, 2.0)
+    elif kind == "hum":  # mains hum: 50 or 60 Hz, odd harmonics strong (transformer buzz)
+        f0 = float(rng.choice([50.0, 60.0]))
+        drift = np.cumsum(rng.standard_normal(n)) * 1e-6  # slow phase wander
+        x = np.zeros(n)
+        for k in range(1, 16):
+            amp = (1.0 if k % 2 else 0.35) / k * rng.uniform(0.5, 1.5)
+            x += amp * np.sin(2 * np.pi * k * f0 * t + k * drift + rng.uniform(0, 2 * np.pi))
+        x = x / np.sqrt(np.mean(x ** 2)) + 0.03 * rng.standard_normal(n)
+    elif kind == "fan":  # low-passed pink noise, blade-pass tone, rotation-rate modulation
+        lp = butter(2, rng.uniform(400, 1500), "low", fs=SAMPLE_RATE, output="sos")
+        air = sosfilt(lp, _colored(rng, n, 1.0))
+        air /= np.sqrt(np.mean(air ** 2))
+        blade = rng.uniform(40, 120)
+        tone = sum(rng.uniform(0.2, 1) / k * np.sin(2 * np.pi * k * blade * t + rng.uniform(0, 6.3))
+                   for k in (1, 2, 3))
+        rot = blade / int(rng.integers(3, 8))
+        x = air * (1 + 0.25 * np.sin(2 * np.pi * rot * t)) + 0.4 * tone
+    elif kind == "tap":  # running water: band-passed noise with a fast random envelope
+        bp = butter(2, [rng.uniform(400, 900), rng.uniform(3000, 6000)], "band", fs=SAMPLE_RATE,
+                    output="sos")
+        env = sosfilt(butter(1, rng.uniform(6, 15), "low", fs=SAMPLE_RATE, output="sos"),
+                      rng.standard_normal(n))
+        env = 1 + 0.6 * env / (np.std(env) + 1e-12)
+        x = sosfilt(bp, rng.standard_normal(n)) * np.clip(env, 0.1, None)
+    elif kind == "babble":  # 4-7 synthetic talkers saying everyday (non-keyword) words, overlapped
+        if exe is None or not voices:
+            raise DataError("babble noise needs espeak-ng and the voice list")
+        x = np.zeros(n)
+        for _ in range(int(rng.integers(4, 8))):
+            v = voices[int(rng.integers(len(voices)))]
+            words = rng.choice(_FILLER, size=int(seconds * v.speed / 60 * 1.1) + 5)
+            s = trim_silence(speak(" ".join(words), v, exe))
+            if len(s) == 0:
+                continue
+            s = np.tile(s, int(np.ceil(n / len(s))))
+            s = np.roll(s, int(rng.integers(len(s))))[:n]
+            x += s / (np.sqrt(np.mean(s ** 2)) + 1e-12)
+    else:
+        raise ValueError(f"unknown noise kind {kind!r}; one of {NOISE_KINDS}")
+    return _normalize(x)
+
+
+def noise_plan(noise_files: int) -> list[tuple[str, str]]:
+    """(file name, kind) of each background noise file, cycling through ``NOISE_KINDS``."""
+    out = []
+    for i in range(noise_files):
+        kind = NOISE_KINDS[i % len(NOISE_KINDS)]
+        rep = i // len(NOISE_KINDS)
+        out.append((f"{NOISE_FILE_NAMES[kind]}{'' if rep == 0 else f'_{rep + 1}'}.wav", kind))
+    return out
+
+
+# --- the generator ----------------------------------------------------------------------------
+def _task(task: dict) -> dict:
+    out = Path(task["out"])
+    if task["type"] == "speaker":
+        v = Voice(**task["voice"])
+        faster = 0
+        for word in task["words"]:
+            clip, f = make_clip(word, v, task["seed"], task["exe"])
+            faster += f > 0
+            write_wav(out / word / f"{v.speaker_id}_nohash_0.wav", clip)
+        return {"clips": len(task["words"]), "faster": faster}
+    x = make_noise(task["kind"], task["seconds"], task["seed"], task["index"], task["exe"],
+                   [Voice(**v) for v in task["voices"]])
+    write_wav(out / BACKGROUND_NOISE_DIR / task["name"], x)
+    return {"clips": 1, "faster": 0}
+
+
+def word_list(words: Sequence[str] = ()) -> list[str]:
+    """The 35 Speech Commands words, then any of ``words`` outside them."""
+    return list(SPEECH_COMMANDS_WORDS) + [w for w in words if w not in SPEECH_COMMANDS_WORDS]
+
+
+def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200,
+             noise_files: int = 6, noise_seconds: float = 60.0, seed: int = 59185,
+             workers: int = 2, speed_wpm: tuple[int, int] = (110, 210),
+             pitch: tuple[int, int] = (20, 80), validation_percentage: float = 10.0,
+             testing_percentage: float = 10.0, progress: bool = True,
+             only_words: Optional[Sequence[str]] = None) -> dict:
+    """Write the synthetic data set into ``out_dir`` (Speech Commands layout, no split lists).
+
+    ``words``: keywords; those outside the 35 Speech Commands words are spoken too.
+    ``only_words`` (tests): speak just these instead. Returns a report for the metrics; the
+    voices are listed in ``out_dir/synthetic_voices.json``.
+    """
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    exe = espeak_path()
+    out = Path(out_dir)
+    langs, variants = english_voices(exe), voice_variants(exe)
+    voices = draw_voices(speakers, seed, langs, variants, tuple(speed_wpm), tuple(pitch),
+                         validation_percentage, testing_percentage)
+    spoken = list(only_words) if only_words is not None else word_list(words)
+    for w in spoken:
+        (out / w).mkdir(parents=True, exist_ok=True)
+    (out / BACKGROUND_NOISE_DIR).mkdir(parents=True, exist_ok=True)
+    plan = noise_plan(noise_files)
+    vdicts = [asdict(v) for v in voices]
+    tasks = [{"type": "noise", "out": str(out), "exe": exe, "seed": seed, "index": i,
+              "name": name, "kind": kind, "seconds": noise_seconds, "voices": vdicts}
+             for i, (name, kind) in enumerate(plan)]
+    tasks += [{"type": "speaker", "out": str(out), "exe": exe, "seed": seed, "voice": vd,
+               "words": spoken} for vd in vdicts]
+    faster = 0
+    with tqdm(total=len(voices) * len(spoken) + len(plan), unit="clip", desc="synthesize",
+              disable=not progress) as bar:
+        if workers <= 1:
+            results = map(_task, tasks)
+            for r in results:
+                bar.update(r["clips"])
+                faster += r["faster"]
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(min(workers, len(tasks))) as pool:
+                for r in pool.imap_unordered(_task, tasks):
+                    bar.update(r["clips"])
+                    faster += r["faster"]
+    (out / VOICES_FILE).write_text(json.dumps(
+        [{"speaker_id": v.speaker_id, **asdict(v), "settings": v.settings} for v in voices],
+        indent=1) + "\n")
+    return {
+        "engine": f"espeak-ng {espeak_version(exe)}",
+        "words_spoken": len(spoken),
+        "extra_words": [w for w in spoken if w not in SPEECH_COMMANDS_WORDS],
+        "speakers": len(voices),
+        "clips": len(voices) * len(spoken),
+        "languages": sorted({v.language for v in voices}),
+        "variants_used": len({v.variant for v in voices}),
+        "variants_available": len(variants),
+        "speed_wpm": list(speed_wpm),
+        "pitch": list(pitch),
+        "clips_spoken_faster_to_fit_1s": faster,
+        "noise": {name: kind for name, kind in plan},
+        "noise_seconds": noise_seconds,
+        "workers": workers,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
