@@ -1,0 +1,275 @@
+"""From a Speech Commands folder (``data/raw``) to the features files (``data/features``).
+
+The output contract (read by training, convert, ptq/qat and ``kws predict``)::
+
+    <out>/{train,validation,test}.npz
+        x     float32 [N, n_frames, n_mfcc]   MFCC (kws.features)
+        y     int64   [N]                     label index into labels.json's labels
+        path  str     [N]                     the wav relative to the data folder, or "_silence_"
+        copy  int8    [N]                     0: the clean example, k >= 1: augmented copy k
+    <out>/labels.json   {"labels": [...], "features": <the features params as a dict>}
+
+Train holds the clean examples first, then ``features.augment.copies`` blocks of augmented
+copies in the same order (so ``N_train = (1 + copies) * clean``); validation and test hold only
+clean examples. Which example is where is ``kws.data.dataset``'s split index.
+
+Unreadable clips (wrong rate, channels, truncated, not audio) are left out and counted with
+their reason; the index is rebuilt without them so the silence/unknown shares hold over the
+clips used. Wavs are read by a thread pool; MFCCs are computed in batches with torch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from kws.audio import pad_or_trim, read_wav
+from kws.config import Params
+from kws.data.augment import Augmenter, usable_noises
+from kws.data.dataset import (SPLITS, SplitIndex, background_files, build_index, clips_by_split,
+                              render)
+from kws.errors import AudioError, DataError
+from kws.features import mfcc
+
+MAX_LISTED_SKIPS = 100
+
+
+def _reason_kind(msg: str) -> str:
+    m = msg.lower()
+    for key, kind in (("sample rate", "wrong sample rate"), ("channels", "not mono"),
+                      ("truncated", "truncated"), ("no data chunk", "truncated"),
+                      ("empty", "empty"), ("not a readable", "unreadable")):
+        if key in m:
+            return kind
+    return "other"
+
+
+@dataclass
+class Skips:
+    """Files left out, with why."""
+
+    files: dict = field(default_factory=dict)  # relative path -> reason
+
+    def add(self, rel: str, err: AudioError) -> None:
+        msg = str(err)
+        cut = msg.find(": ")
+        self.files[rel] = msg[cut + 2:] if cut >= 0 else msg
+
+    def summary(self) -> dict:
+        kinds = Counter(_reason_kind(r) for r in self.files.values())
+        listed = dict(sorted(self.files.items())[:MAX_LISTED_SKIPS])
+        return {"count": len(self.files), "by_reason": dict(sorted(kinds.items())),
+                "files": listed, "files_listed": len(listed)}
+
+
+def _read_many(root: Path, rels: Sequence[str], rate: int, workers: int,
+               pool: Optional[ThreadPoolExecutor] = None) -> list:
+    """``read_wav`` of each path (an ``AudioError`` in place of the array when it fails)."""
+    def one(rel):
+        try:
+            return read_wav(root / rel, rate)
+        except AudioError as err:
+            return err
+
+    if pool is not None:
+        return list(pool.map(one, rels))
+    with ThreadPoolExecutor(max_workers=workers) as p:
+        return list(p.map(one, rels))
+
+
+def load_noises(root: Path, n: int, rate: int, skips: Skips) -> tuple[list[np.ndarray], list[str]]:
+    """The background recordings at least one clip long (others counted in ``skips``)."""
+    noises, names = [], []
+    for p in background_files(root):
+        rel = f"{p.parent.name}/{p.name}"
+        try:
+            x = read_wav(p, rate)
+        except AudioError as err:
+            skips.add(rel, err)
+            continue
+        if len(usable_noises([x], n)) == 0:
+            skips.add(rel, AudioError(f"{p}: shorter than one clip ({len(x)} samples)"))
+            continue
+        noises.append(x)
+        names.append(rel)
+    return noises, names
+
+
+def index_readable(root: Path, params: Params, skips: Skips, workers: int,
+                   progress: bool = False) -> tuple[SplitIndex, dict]:
+    """The split index over the clips that read; also clip-length stats of those used."""
+    from tqdm.auto import tqdm
+
+    d, f = params.data, params.features
+    clips = clips_by_split(root)
+    checked: dict[str, int] = {}  # rel -> length in samples
+    bad: set = set()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while True:
+            index = build_index(clips, d.words, d.silence_percentage, d.unknown_percentage,
+                                d.seed, exclude=bad)
+            need = [e.path for s in SPLITS for e in index.splits[s]
+                    if not e.is_silence and e.path not in checked]
+            if not need:
+                break
+            new_bad = 0
+            chunk = 256
+            bar = tqdm(total=len(need), desc="check wavs", unit="clip", disable=not progress,
+                       leave=False)
+            for i in range(0, len(need), chunk):
+                rels = need[i:i + chunk]
+                for rel, res in zip(rels, _read_many(root, rels, f.sample_rate, workers, pool)):
+                    if isinstance(res, AudioError):
+                        skips.add(rel, res)
+                        bad.add(rel)
+                        new_bad += 1
+                    else:
+                        checked[rel] = len(res)
+                bar.update(len(rels))
+            bar.close()
+            if not new_bad:
+                break
+    used = [checked[e.path] for s in SPLITS for e in index.splits[s] if not e.is_silence]
+    n = f.clip_samples
+    lengths = {"padded_short": int(sum(ln < n for ln in used)),
+               "trimmed_long": int(sum(ln > n for ln in used))}
+    return index, lengths
+
+
+def featurize_split(root: Path, index: SplitIndex, split: str, params: Params,
+                    noises: Sequence[np.ndarray], workers: int, progress: bool = False,
+                    timer: Optional[dict] = None) -> dict:
+    """x, y, path, copy arrays of one split (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    f, d = params.features, params.data
+    n = f.clip_samples
+    exs = index.splits[split]
+    copies = f.augment.copies if split == "train" else 0
+    augmenter = Augmenter.from_params(f.augment, noises, f.sample_rate) if copies else None
+    rows = len(exs) * (1 + copies)
+    x = np.empty((rows, f.n_frames, f.n_mfcc), np.float32)
+    bs = f.batch_size
+    bar = tqdm(total=rows, desc=f"featurize {split}", unit="clip", disable=not progress)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i0 in range(0, len(exs), bs):
+            batch = exs[i0:i0 + bs]
+            rels = [e.path for e in batch if not e.is_silence]
+            audio = dict(zip(rels, _read_many(root, rels, f.sample_rate, workers, pool)))
+            clips = []
+            for e in batch:
+                a = audio.get(e.path)
+                if isinstance(a, AudioError):  # readable a moment ago: the folder changed
+                    raise DataError(f"{a} (the data folder changed during featurize: rerun)")
+                clips.append(None if a is None else pad_or_trim(a, n))
+            for c in range(1 + copies):
+                wave = np.stack([render(e, split, c, clip, n, noises, d.seed, augmenter)
+                                 for e, clip in zip(batch, clips)])
+                t0 = time.perf_counter()
+                feats = mfcc(torch.from_numpy(wave), f).numpy()
+                if timer is not None:
+                    timer["mfcc_s"] = timer.get("mfcc_s", 0.0) + time.perf_counter() - t0
+                start = c * len(exs) + i0
+                x[start:start + len(batch)] = feats
+                bar.update(len(batch))
+    bar.close()
+    y = np.array([e.label for e in exs] * (1 + copies), np.int64)
+    path = np.array([e.path for e in exs] * (1 + copies), dtype=str)
+    copy = np.repeat(np.arange(1 + copies, dtype=np.int8), len(exs))
+    return {"x": x, "y": y, "path": path, "copy": copy}
+
+
+def example_audio(root: Path, index: SplitIndex, label: int, params: Params,
+                  noises: Sequence[np.ndarray]) -> Optional[tuple[str, str, np.ndarray]]:
+    """(split, path, clean audio) of the first example with ``label`` (test, then validation,
+    then train), for the views figures."""
+    f = params.features
+    for split in ("test", "validation", "train"):
+        for e in index.splits[split]:
+            if e.label == label:
+                clip = None if e.is_silence else pad_or_trim(read_wav(root / e.path,
+                                                                      f.sample_rate),
+                                                             f.clip_samples)
+                return split, e.path, render(e, split, 0, clip, f.clip_samples, noises,
+                                             params.data.seed)
+    return None
+
+
+def write_features(out_dir: Path, arrays: dict[str, dict], labels: list[str], params: Params) -> None:
+    """The contract files, all at once (the folder appears complete or not at all)."""
+    from kws.stage import atomic_path
+
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        for split, a in arrays.items():
+            np.savez(tmp / f"{split}.npz", **a)
+        (tmp / "labels.json").write_text(json.dumps(
+            {"labels": labels, "features": params.features.model_dump(mode="json")},
+            indent=2) + "\n")
+
+
+def featurize(root: str | Path, out_dir: str | Path, params: Params, workers: int = 4,
+              progress: bool = False,
+              views: Optional[Callable[[SplitIndex, list], None]] = None) -> dict:
+    """Featurize ``root`` into ``out_dir``; return the metrics (see stages/featurize.py)."""
+    root, out_dir = Path(root), Path(out_dir)
+    f = params.features
+    t_start = time.perf_counter()
+    skips = Skips()
+    noises, noise_names = load_noises(root, f.clip_samples, f.sample_rate, skips)
+    index, lengths = index_readable(root, params, skips, workers, progress)
+    if not any(index.splits[s] for s in SPLITS):
+        raise DataError(f"{root}: no readable clips of any label")
+    notes = list(index.notes)
+    if not noises:
+        notes.append(f"no usable {root.name}/_background_noise_ files: _silence_ examples are "
+                     "digital silence and augmentation adds no noise")
+    timer: dict = {}
+    arrays = {s: featurize_split(root, index, s, params, noises, workers, progress, timer)
+              for s in SPLITS}
+    write_features(out_dir, arrays, index.labels, params)
+    t_views = time.perf_counter()
+    if views is not None:
+        views(index, noises)
+    views_s = time.perf_counter() - t_views
+    seconds = time.perf_counter() - t_start
+    rows = int(sum(len(a["y"]) for a in arrays.values()))
+    counts = index.counts()
+    return {
+        "labels": index.labels,
+        "clips": counts,  # clean examples per label per split
+        "examples": {s: int(len(arrays[s]["y"])) for s in SPLITS},  # incl. augmented copies
+        "augmented_copies": f.augment.copies,
+        "clean_total": int(sum(sum(c.values()) for c in counts.values())),
+        "total": rows,
+        "feature_shape": [f.n_frames, f.n_mfcc],
+        "share": {s: {"_silence_": _share(counts[s], "_silence_"),
+                      "_unknown_": _share(counts[s], "_unknown_")} for s in SPLITS},
+        "background_noise_files": noise_names,
+        "skipped": skips.summary(),
+        "lengths": lengths,
+        "notes": notes,
+        "seconds": round(seconds, 3),
+        "mfcc_seconds": round(timer.get("mfcc_s", 0.0), 3),
+        "views_seconds": round(views_s, 3),
+        "clips_per_s": round(rows / seconds, 1) if seconds > 0 else None,
+        "mfcc_clips_per_s": round(rows / timer["mfcc_s"], 1) if timer.get("mfcc_s") else None,
+        "torch_threads": torch.get_num_threads(),
+        "read_workers": workers,
+    }
+
+
+def _share(counts: dict, label: str) -> Optional[float]:
+    total = sum(counts.values())
+    return round(counts.get(label, 0) / total, 4) if total else None
+
+
+__all__ = ["featurize", "featurize_split", "index_readable", "load_noises", "write_features",
+           "example_audio", "Skips"]
