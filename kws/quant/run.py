@@ -1,0 +1,286 @@
+"""The three quantization sweeps (PTQ, QAT, minifloat) as library functions; the stage scripts
+(``stages/ptq.py``, ``stages/qat.py``, ``stages/minifloat.py``) only load params, call these and
+write the reports.
+
+Every point is cached (``kws.quant.sweep.PointCache``), so an interrupted sweep resumes at the
+first point not yet computed. Accuracies are fractions in [0, 1] on the test split.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from kws import training
+from kws.errors import DataError
+from kws.quant.integer import agreement
+from kws.quant.minifloat import parse_format
+from kws.quant.qat import accuracy, finetune
+from kws.quant.sweep import (PointCache, batches, calibration_subset, check_device,
+                             code_fingerprint, file_sha256)
+from kws.training import Split
+from kws.quant.wrap import QuantConfig, float_size_bytes, quantize_model, size_bytes
+
+
+@dataclass
+class Inputs:
+    """The float model, the three splits, and the hashes that key the cached points."""
+
+    model: nn.Module
+    train: Split
+    val: Split
+    test: Split
+    fingerprint: dict
+    meta: dict = field(default_factory=dict)
+
+
+def load_inputs(model_path: str | Path = "models/model.pt",
+                features_dir: str | Path = "data/features") -> Inputs:
+    """The train stage's checkpoint and the featurize stage's splits (loaded and checked by
+    ``kws.training``)."""
+    model, meta = training.load_checkpoint(model_path)
+    feats = training.load_features(features_dir)
+    if meta.get("labels") and list(meta["labels"]) != feats.labels:
+        raise DataError(f"{model_path} was trained on labels {meta['labels']} but {features_dir} "
+                        f"has {feats.labels}: re-run the train stage (dvc repro train)")
+    features_dir = Path(features_dir)
+    files = {f"features_{s}": features_dir / f"{s}.npz" for s in training.SPLITS}
+    fp = {"model": file_sha256(model_path), "code": code_fingerprint(),
+          **{k: file_sha256(v) for k, v in files.items()}}
+    keep = {k: meta[k] for k in ("arch", "n_labels", "labels", "input_shape") if k in meta}
+    s = feats.splits
+    return Inputs(model, s["train"], s["validation"], s["test"], fp, keep)
+
+
+def _calib_batches(inp: Inputs, c) -> list[torch.Tensor]:
+    return batches(calibration_subset(inp.train, c.samples, c.seed), c.batch_size)
+
+
+def _observer_kw(c) -> dict:
+    return dict(observer=c.method, percentile=c.percentile, ema_decay=c.ema_decay, seed=c.seed)
+
+
+def float_point(inp: Inputs, cache: PointCache) -> dict:
+    def compute():
+        t0 = time.perf_counter()
+        size = float_size_bytes(inp.model)
+        return {"accuracy": accuracy(inp.model, inp.test.x, inp.test.y),
+                "val_accuracy": accuracy(inp.model, inp.val.x, inp.val.y),
+                "size_bytes": size["total"], "params": size["params"],
+                "seconds": time.perf_counter() - t0}
+    return cache.get_or_compute({"point": "float", **inp.fingerprint}, compute)[0]
+
+
+def _int_config(p, bits: int, scheme: str, gran: str, ema_decay: Optional[float] = None) -> QuantConfig:
+    kw = _observer_kw(p.calibration)
+    if ema_decay is not None:
+        kw["qat_ema_decay"] = ema_decay
+    return QuantConfig.integer(bits, scheme, per_channel=gran == "per_channel",
+                               io_bits=p.io_bits, bias_bits=p.bias_bits, **kw)
+
+
+def _learns_scales(f, bits: int) -> bool:
+    return f.epochs > 0 and f.lsq_max_bits is not None and bits <= f.lsq_max_bits
+
+
+def _points_bar(points, desc: str, progress: Optional[bool]):
+    """A bar over the sweep's points (``progress`` None: only on a terminal)."""
+    return tqdm(points, desc=desc, unit="point", disable=None if progress is None else not progress)
+
+
+# --- PTQ -------------------------------------------------------------------------------------------
+def ptq_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None) -> dict:
+    """Calibrate on the fixed training subset, evaluate the test split, for every (bits, scheme,
+    granularity). The float activation ranges do not depend on the format, so calibration runs
+    once and is shared by all points."""
+    t_start = time.perf_counter()
+    flt = float_point(inp, cache)
+    ranges = {}
+
+    def get_ranges():  # quantizer names do not depend on the format either: one pass is enough
+        if "r" not in ranges:
+            qm = quantize_model(inp.model, _int_config(p, 8, "symmetric", "per_channel"))
+            qm.calibrate(_calib_batches(inp, p.calibration))
+            ranges["r"] = qm.ranges()
+        return ranges["r"]
+
+    rows, n_cached = [], 0
+    grid = [(b, s, g) for g in p.granularity for s in p.schemes for b in p.bits]
+    bar = _points_bar(grid, "ptq", progress)
+    for bits, scheme, gran in bar:
+        bar.set_postfix(bits=bits, scheme=scheme)
+        inputs = {"point": "ptq", "bits": bits, "scheme": scheme, "granularity": gran,
+                  "io_bits": p.io_bits, "bias_bits": p.bias_bits,
+                  "calibration": p.calibration.model_dump(), "integer_check": p.integer_check,
+                  **inp.fingerprint}
+
+        def compute():
+            t0 = time.perf_counter()
+            qm = quantize_model(inp.model, _int_config(p, bits, scheme, gran))
+            qm.set_ranges(get_ranges())
+            size = size_bytes(qm)
+            row = {"accuracy": accuracy(qm, inp.test.x, inp.test.y), "size_bytes": size["total"],
+                   "weight_bytes": size["weights"]}
+            if p.integer_check:
+                ag = agreement(qm, inp.test.x, inp.test.y)
+                row["integer"] = {k: ag[k] for k in ("accuracy", "output_codes_equal",
+                                                     "max_abs_lsb", "argmax_agree")}
+            row["seconds"] = time.perf_counter() - t0
+            return row
+
+        result, hit = cache.get_or_compute(inputs, compute)
+        n_cached += hit
+        rows.append({"bits": bits, "scheme": scheme, "granularity": gran, "io_bits": p.io_bits,
+                     "calibration": p.calibration.method, **result})
+    return {"float": flt, "points": rows, "params": p.model_dump(), "n_test": len(inp.test),
+            "points_cached": n_cached, "seconds": time.perf_counter() - t_start, "meta": inp.meta}
+
+
+# --- QAT -------------------------------------------------------------------------------------------
+def qat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None) -> dict:
+    """For every (bits, scheme, granularity): quantize the float model, calibrate as PTQ does,
+    fine-tune ``p.finetune.epochs`` epochs with fake quantization (best validation epoch kept;
+    epoch 0, the calibrated model, competes), evaluate the test split. At ``lsq_max_bits`` bits
+    or fewer the scales are learned (LSQ), starting from the calibrated ones or LSQ's
+    ``2 mean|x| / sqrt(Q_p)``, whichever is finer; above, activation ranges follow an EMA and
+    weight scales the weights' min/max."""
+    t_start = time.perf_counter()
+    flt = float_point(inp, cache)
+    device = check_device(p.device, "qat")
+    rows, n_cached = [], 0
+    grid = [(b, s, g) for g in p.granularity for s in p.schemes for b in p.bits]
+    bar = _points_bar(grid, "qat", progress)
+    for bits, scheme, gran in bar:
+        bar.set_postfix(bits=bits, scheme=scheme)
+        inputs = {"point": "qat", "bits": bits, "scheme": scheme, "granularity": gran,
+                  "io_bits": p.io_bits, "bias_bits": p.bias_bits,
+                  "calibration": p.calibration.model_dump(), "finetune": p.finetune.model_dump(),
+                  **inp.fingerprint}
+
+        def compute():
+            t0 = time.perf_counter()
+            qm = quantize_model(inp.model, _int_config(p, bits, scheme, gran, p.finetune.ema_decay))
+            qm.calibrate(_calib_batches(inp, p.calibration))
+            ptq_acc = accuracy(qm, inp.test.x, inp.test.y)
+            f = p.finetune
+            lsq = _learns_scales(f, bits)
+            if lsq:
+                qm.learn_scales(f.scale_lr / f.lr)
+            hist = finetune(qm, inp.train, inp.val, epochs=f.epochs, batch_size=f.batch_size,
+                            lr=f.lr, weight_decay=f.weight_decay, seed=f.seed, device=device,
+                            num_threads=p.num_threads, progress=progress)
+            size = size_bytes(qm)
+            return {"accuracy": accuracy(qm, inp.test.x, inp.test.y), "ptq_accuracy": ptq_acc,
+                    "learned_scales": lsq,
+                    "size_bytes": size["total"], "weight_bytes": size["weights"],
+                    "best_epoch": hist["best_epoch"], "epochs": f.epochs,
+                    "history": hist["history"], "seconds": time.perf_counter() - t0}
+
+        result, hit = cache.get_or_compute(inputs, compute)
+        n_cached += hit
+        rows.append({"bits": bits, "scheme": scheme, "granularity": gran, "io_bits": p.io_bits,
+                     **result})
+    return {"float": flt, "points": rows, "params": p.model_dump(), "n_test": len(inp.test),
+            "device": device, "points_cached": n_cached,
+            "seconds": time.perf_counter() - t_start, "meta": inp.meta}
+
+
+# --- minifloat -------------------------------------------------------------------------------------
+def minifloat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None) -> dict:
+    """PTQ and/or QAT with minifloat weights and activations, for every format."""
+    t_start = time.perf_counter()
+    flt = float_point(inp, cache)
+    device = check_device(p.device, "minifloat")
+    fmts = [parse_format(f if isinstance(f, str) else f.model_dump(exclude_none=True))
+            for f in p.formats]
+    rows, n_cached = [], 0
+    grid = [(f, m) for f in fmts for m in p.methods]
+    bar = _points_bar(grid, "minifloat", progress)
+    for fmt, method in bar:
+        bar.set_postfix(format=fmt.name, method=method)
+        inputs = {"point": "minifloat", "format": fmt.describe(), "method": method,
+                  "scaling": p.scaling, "io_format": p.io_format,
+                  "calibration": p.calibration.model_dump(), **inp.fingerprint}
+        if method == "qat":
+            inputs["finetune"] = p.finetune.model_dump()
+
+        def compute():
+            t0 = time.perf_counter()
+            cfg = QuantConfig.minifloat(fmt, p.scaling, p.io_format, qat_ema_decay=p.finetune.ema_decay,
+                                        **_observer_kw(p.calibration))
+            qm = quantize_model(inp.model, cfg)
+            qm.calibrate(_calib_batches(inp, p.calibration))
+            out = {}
+            if method == "qat":
+                out["ptq_accuracy"] = accuracy(qm, inp.test.x, inp.test.y)
+                f = p.finetune
+                out["learned_scales"] = _learns_scales(f, fmt.bits)
+                if out["learned_scales"]:
+                    qm.learn_scales(f.scale_lr / f.lr)
+                hist = finetune(qm, inp.train, inp.val, epochs=f.epochs, batch_size=f.batch_size,
+                                lr=f.lr, weight_decay=f.weight_decay, seed=f.seed, device=device,
+                                num_threads=p.num_threads, progress=progress)
+                out.update(best_epoch=hist["best_epoch"], epochs=f.epochs, history=hist["history"])
+            size = size_bytes(qm)
+            out.update(accuracy=accuracy(qm, inp.test.x, inp.test.y), size_bytes=size["total"],
+                       weight_bytes=size["weights"], seconds=time.perf_counter() - t0)
+            return out
+
+        result, hit = cache.get_or_compute(inputs, compute)
+        n_cached += hit
+        d = fmt.describe()
+        rows.append({"format": fmt.name, "method": method, "bits": fmt.bits, "scaling": p.scaling,
+                     "io_format": p.io_format,
+                     **{k: d[k] for k in ("exp_bits", "man_bits", "bias", "subnormals", "saturate",
+                                           "special", "max_normal", "min_subnormal")},
+                     **result})
+    return {"float": flt, "points": rows, "params": p.model_dump(), "n_test": len(inp.test),
+            "device": device, "points_cached": n_cached,
+            "seconds": time.perf_counter() - t_start, "meta": inp.meta}
+
+
+# --- report helpers --------------------------------------------------------------------------------
+def series_name(prefix: str, row: dict, granularities: list[str]) -> str:
+    """Plot column for a row: ``ptq_symmetric`` (``_per_tensor`` added when that is swept)."""
+    name = f"{prefix}_{row['scheme']}"
+    if row["granularity"] != "per_channel":
+        name += f"_{row['granularity'].replace('per_', 'per')}"
+    return name
+
+
+def bits_table(report: dict, prefix: str, with_float: bool) -> tuple[list[dict], list[str]]:
+    """Rows keyed by bits with one accuracy column per series (for the dvc plot)."""
+    grans = report["params"]["granularity"]
+    # both per-channel columns always exist (empty when not swept): dvc.yaml's plot names them,
+    # and dvc draws nothing at all when a named column is missing
+    cols, by_bits = [f"{prefix}_symmetric", f"{prefix}_asymmetric"], {}
+    for r in report["points"]:
+        c = series_name(prefix, r, grans)
+        if c not in cols:
+            cols.append(c)
+        by_bits.setdefault(r["bits"], {"bits": r["bits"]})[c] = r["accuracy"]
+    rows = [by_bits[b] for b in sorted(by_bits)]
+    if with_float:
+        for r in rows:
+            r["float"] = report["float"]["accuracy"]
+        cols.append("float")
+    return rows, ["bits", *cols]
+
+
+def metrics(report: dict, key: str) -> dict:
+    """A flat-ish summary for ``dvc metrics``: float accuracy and accuracy per point."""
+    out = {"float_accuracy": round(report["float"]["accuracy"], 6)}
+    for r in report["points"]:
+        if key == "bits":
+            name = f"{r['scheme']}{'' if r['granularity'] == 'per_channel' else '_per_tensor'}"
+            out.setdefault(name, {})[f"{r['bits']}bit"] = round(r["accuracy"], 6)
+        else:
+            out.setdefault(r["method"], {})[r["format"]] = round(r["accuracy"], 6)
+    out["seconds"] = round(report["seconds"], 1)
+    return out
