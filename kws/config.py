@@ -7,7 +7,7 @@ problem naming the key, the value given and what is allowed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -34,6 +34,22 @@ class SyntheticParams(Section):
     noise_files: int = Field(6, ge=1, le=60, description="generated background noise files")
     noise_seconds: float = Field(60.0, gt=1.0, le=600.0)
     workers: int = Field(2, ge=1, le=64)
+    speed_wpm: tuple[int, int] = Field((110, 210), description="espeak-ng speed range, words/min")
+    pitch: tuple[int, int] = Field((20, 80), description="espeak-ng pitch range (0..99)")
+
+    @field_validator("speed_wpm")
+    @classmethod
+    def _speed_ok(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 80 <= v[0] <= v[1] <= 450:
+            raise ValueError(f"needs [low, high] with 80 <= low <= high <= 450 (got {list(v)})")
+        return v
+
+    @field_validator("pitch")
+    @classmethod
+    def _pitch_ok(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= v[0] <= v[1] <= 99:
+            raise ValueError(f"needs [low, high] with 0 <= low <= high <= 99 (got {list(v)})")
+        return v
 
 
 class DataParams(Section):
@@ -69,6 +85,14 @@ class DataParams(Section):
         if len(set(words)) != len(words):
             raise ValueError("words must not repeat")
         return words
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256_ok(cls, v: str) -> str:
+        v = v.strip().lower()
+        if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+            raise ValueError("must be 64 hex digits (the archive's sha256)")
+        return v
 
     @model_validator(mode="after")
     def _folder_given(self) -> "DataParams":
@@ -137,27 +161,200 @@ class FeaturesParams(Section):
 
 
 class ModelParams(Section):
+    """The registry model (kws/models.py) and its regularization."""
+
     arch: Literal["tiny_conv", "ds_cnn"] = "ds_cnn"
     dropout: float = Field(0.2, ge=0, lt=1)
 
 
 class TrainParams(Section):
-    epochs: int = Field(30, ge=1)
+    """Float training (kws/training.py): Adam, an LR schedule, the best-validation checkpoint."""
+
+    epochs: int = Field(30, ge=1, le=10000)
     batch_size: int = Field(100, ge=1)
-    lr: float = Field(3e-3, gt=0)
+    eval_batch_size: int = Field(1000, ge=1, description="batch size for validation/test")
+    lr: float = Field(3e-3, gt=0, le=1)
     schedule: Literal["cosine", "step", "constant"] = "cosine"
+    step_every: int = Field(10, ge=1, description="schedule: step, epochs between LR drops")
+    step_gamma: float = Field(0.1, gt=0, le=1, description="schedule: step, LR factor per drop")
+    warmup_epochs: int = Field(0, ge=0, description="linear LR warm-up before the schedule")
     weight_decay: float = Field(0.0, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = Field(2, ge=1)
+    num_threads: int = Field(2, ge=1, le=256)
+    real_samples_dir: Optional[str] = Field(
+        "../shared/data/speech_commands_v0.01",
+        description="real Speech Commands clips to report real_sample_accuracy on (relative "
+        "paths from the repository root); null or a missing folder: skipped")
+
+    @model_validator(mode="after")
+    def _warmup_ok(self) -> "TrainParams":
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"train.warmup_epochs ({self.warmup_epochs}) must be below "
+                             f"train.epochs ({self.epochs})")
+        return self
 
 
 class ProfileParams(Section):
+    """Size / compute / RAM / latency of the trained model (kws/profiling.py)."""
+
     board: Literal["nano33ble"] = "nano33ble"
     latency_runs: int = Field(200, ge=5)
     warmup_runs: int = Field(20, ge=0)
-    num_threads: int = Field(1, ge=1)
+    num_threads: int = Field(1, ge=1, le=256)
+
+
+class ConvertParams(Section):
+    """torch -> ONNX -> onnx2tf full-integer TFLite, and its checks (``stages/convert.py``)."""
+
+    calibration_samples: int = Field(500, ge=1, le=20000,
+                                     description="training clips in the representative set")
+    seed: int = Field(0, description="picks the representative clips (recorded in the metrics)")
+    opset: int = Field(13, ge=13, le=17, description="ONNX opset of the export")
+    arena_step: int = Field(16, ge=1, le=4096, description="resolution of the arena bisection")
+    arena_max: int = Field(1 << 20, ge=1024, description="largest TFLM arena tried, bytes")
+
+
+# --- quantization (ptq, qat, minifloat; kws/quant) ------------------------------------------------
+Scheme = Literal["symmetric", "asymmetric"]
+Granularity = Literal["per_channel", "per_tensor"]
+
+
+def _unique(values: list, what: str) -> list:
+    if not values:
+        raise ValueError(f"needs at least one {what}")
+    if len(set(map(str, values))) != len(values):
+        raise ValueError(f"{what}s must not repeat")
+    return values
+
+
+class CalibrationParams(Section):
+    """Activation ranges from a fixed, seeded subset of the training features."""
+
+    method: Literal["minmax", "percentile", "ema"] = "minmax"
+    percentile: float = Field(99.99, gt=50, le=100, description="for method: percentile")
+    ema_decay: float = Field(0.9, gt=0, lt=1, description="for method: ema")
+    samples: int = Field(1000, ge=1, description="training feature vectors used to calibrate")
+    batch_size: int = Field(250, ge=1)
+    seed: int = 0
+
+
+class FinetuneParams(Section):
+    """QAT fine-tuning from the float checkpoint (per sweep point)."""
+
+    epochs: int = Field(4, ge=0, description="0: calibrate only (PTQ)")
+    batch_size: int = Field(100, ge=1)
+    lr: float = Field(5e-4, gt=0, description="Adam, cosine to 0 over the epochs")
+    weight_decay: float = Field(0.0, ge=0)
+    ema_decay: float = Field(0.99, gt=0, lt=1, description="activation ranges while training")
+    lsq_max_bits: Optional[int] = Field(4, ge=2, le=16, description="points of this many bits or "
+                                        "fewer learn their scales (LSQ); null: never")
+    scale_lr: float = Field(0.01, gt=0, description="learning rate of the log-scales (LSQ)")
+    seed: int = 0
+
+
+class IntSweepParams(Section):
+    bits: list[int] = Field(default_factory=lambda: [2, 3, 4, 5, 6, 7, 8])
+    schemes: list[Scheme] = Field(default_factory=lambda: ["symmetric", "asymmetric"])
+    granularity: list[Granularity] = Field(default_factory=lambda: ["per_channel"])
+    io_bits: Optional[int] = Field(8, ge=2, le=16, description="network input and output "
+                                   "(logits) tensors; null: the swept bits")
+    bias_bits: int = Field(32, ge=8, le=32, description="biases: integers at scale s_in * s_w")
+    calibration: CalibrationParams = CalibrationParams()
+    num_threads: int = Field(2, ge=1)
+
+    @field_validator("bits")
+    @classmethod
+    def _bits_ok(cls, bits: list[int]) -> list[int]:
+        bad = [b for b in bits if not 2 <= b <= 16]
+        if bad:
+            raise ValueError(f"bits must be in 2..16 (got {bad})")
+        return sorted(_unique(bits, "bit width"))
+
+    @field_validator("schemes")
+    @classmethod
+    def _schemes_ok(cls, v):
+        return _unique(v, "scheme")
+
+    @field_validator("granularity")
+    @classmethod
+    def _gran_ok(cls, v):
+        return _unique(v, "granularity")
+
+
+class PtqParams(IntSweepParams):
+    integer_check: bool = Field(True, description="also run the integer-only emulation on the "
+                                "test split and record its agreement with fake quantization")
+
+
+class QatParams(IntSweepParams):
+    schemes: list[Scheme] = Field(default_factory=lambda: ["symmetric", "asymmetric"])
+    finetune: FinetuneParams = FinetuneParams()
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class MinifloatFormatParams(Section):
+    """A custom ExMy format; ``format`` names a preset to start from (E5M2, E4M3, E3M2, E2M3,
+    E2M1 as in the OCP specifications, other ExMy with bias 2^(E-1)-1)."""
+
+    format: Optional[str] = None
+    name: Optional[str] = None
+    exp_bits: Optional[int] = Field(None, ge=1, le=8)
+    man_bits: Optional[int] = Field(None, ge=0, le=10)
+    bias: Optional[int] = None
+    subnormals: Optional[bool] = None
+    saturate: Optional[bool] = None
+    special: Optional[Literal["ieee", "fn", "none"]] = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "MinifloatFormatParams":
+        if self.format is None and (self.exp_bits is None or self.man_bits is None):
+            raise ValueError("a custom minifloat needs format (a preset name) or exp_bits and man_bits")
+        if self.format is not None:
+            _check_format_name(self.format)
+        return self
+
+
+def _check_format_name(name: str) -> str:
+    import re
+
+    m = re.fullmatch(r"E(\d+)M(\d+)", name.strip().upper())
+    if not m or not (1 <= int(m.group(1)) <= 8 and 0 <= int(m.group(2)) <= 10):
+        raise ValueError(f"minifloat format {name!r}: write ExMy with 1 <= x <= 8, 0 <= y <= 10 "
+                         "(e.g. E4M3)")
+    return name.strip().upper()
+
+
+class MinifloatParams(Section):
+    formats: list[Union[str, MinifloatFormatParams]] = Field(
+        default_factory=lambda: ["E5M2", "E4M3", "E3M2", "E2M1"])
+    methods: list[Literal["ptq", "qat"]] = Field(default_factory=lambda: ["ptq", "qat"])
+    scaling: Literal["none", "per_tensor", "per_channel"] = Field(
+        "per_channel", description="a float scale maps each tensor's (or weight channel's) "
+        "largest magnitude to the format's max; none: the format's own range")
+    io_format: Optional[str] = Field("E4M3", description="network input and output tensors; "
+                                     "null: the swept format")
+    calibration: CalibrationParams = CalibrationParams()
+    finetune: FinetuneParams = FinetuneParams()
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = Field(2, ge=1)
+
+    @field_validator("formats")
+    @classmethod
+    def _formats_ok(cls, formats):
+        out = [_check_format_name(f) if isinstance(f, str) else f for f in formats]
+        return _unique(out, "format")
+
+    @field_validator("io_format")
+    @classmethod
+    def _io_ok(cls, f):
+        return None if f is None else _check_format_name(f)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods_ok(cls, v):
+        return _unique(v, "method")
 
 
 class Params(Section):
@@ -169,6 +366,10 @@ class Params(Section):
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     profile: ProfileParams = ProfileParams()
+    ptq: PtqParams = PtqParams()
+    qat: QatParams = QatParams()
+    minifloat: MinifloatParams = MinifloatParams()
+    convert: ConvertParams = ConvertParams()
 
 
 def _format(err: ValidationError, raw: dict) -> str:
