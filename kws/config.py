@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kws.errors import ParamsError
@@ -69,7 +70,7 @@ class DataParams(Section):
     @classmethod
     def _no_yaml_booleans(cls, words):
         if isinstance(words, list) and any(isinstance(w, bool) for w in words):
-            raise ValueError("YAML read a bare yes/no/on/off as true/false: quote the words, "
+            raise ValueError("a word was read as true/false: quote the words, "
                              'e.g. ["yes", "no", "on", "off"]')
         return words
 
@@ -399,13 +400,20 @@ def parse(raw: dict) -> Params:
         raise ParamsError(_format(err, raw)) from None
 
 
+def _yaml12() -> YAML:
+    """A YAML 1.2 loader, as DVC's own writer: `dvc exp run --set-param` rewrites params.yaml
+    with ruamel.yaml and drops the quotes around yes/no/on/off, which YAML 1.2 reads as strings
+    (PyYAML's YAML 1.1 would read them as booleans)."""
+    return YAML(typ="safe", pure=True)
+
+
 def load(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run stages from the repository root")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
+        raw = _yaml12().load(path.read_text())
+    except YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if raw is not None and not isinstance(raw, dict):
         raise ParamsError(f"{path} must be a mapping of sections")

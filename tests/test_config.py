@@ -23,7 +23,7 @@ def test_repository_params_are_valid_and_give_the_design_feature_shape():
         ({"trian": {}}, "unknown key 'trian'"),
         ({"data": {"words": ["yes", "yes"]}}, "must not repeat"),
         ({"data": {"source": "folder"}}, "data.folder is empty"),
-        (yaml.safe_load("data: {words: [yes, no, up]}"), "quote the words"),
+        (yaml.safe_load("data: {words: [yes, no, up]}"), "quote the words"),  # YAML 1.1 reader
         ({"features": {"fmax": 9000}}, "fmin/fmax"),
     ],
 )
@@ -48,3 +48,15 @@ def test_unreadable_yaml_is_one_line(tmp_path):
     p.write_text(yaml.safe_dump(["a", "list"]))
     with pytest.raises(ParamsError, match="mapping"):
         config.load(p)
+
+
+def test_params_rewritten_by_dvc_keep_yes_no_on_off_as_words(tmp_path):
+    """`dvc exp run --set-param` rewrites params.yaml (ruamel.yaml, YAML 1.2) without quotes."""
+    (tmp_path / "params.yaml").write_text("data:\n  words:\n  - yes\n  - no\n  - on\n  - off\n")
+    assert config.load(tmp_path / "params.yaml").data.words == ["yes", "no", "on", "off"]
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    (tmp_path / "params.yaml").write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="is not valid YAML"):
+        config.load(tmp_path / "params.yaml")
