@@ -129,24 +129,11 @@ def _fallback_labels(params_path: str) -> list[str]:
 
 
 def featurize(audio: np.ndarray, fparams) -> np.ndarray:
-    """MFCC ``[frames, coeffs]`` of one clip with the project's features implementation."""
-    import torch
+    """MFCC ``[frames, coeffs]`` of one clip, with the spec the model was trained on."""
+    from kws.features import mfcc
 
-    from kws import features as feats
-
-    x = torch.from_numpy(np.ascontiguousarray(audio, np.float32))[None]
-    for name in ("mfcc", "compute_mfcc", "mfcc_batch"):
-        fn = getattr(feats, name, None)
-        if callable(fn):
-            out = fn(x, fparams)
-            break
-    else:
-        cls = getattr(feats, "MFCC", None)
-        if cls is None:
-            raise KwsError("kws.features offers no MFCC function (mfcc / MFCC)")
-        out = cls(fparams)(x)
-    out = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
-    return out.reshape(out.shape[-2:]).astype(np.float32)
+    out = mfcc(np.ascontiguousarray(audio, np.float32)[None], fparams)
+    return out.detach().cpu().numpy().reshape(out.shape[-2:]).astype(np.float32)
 
 
 def fit_clip(x: np.ndarray, n: int, hop: int = 160) -> tuple[np.ndarray, str]:
