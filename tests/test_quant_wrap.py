@@ -2,7 +2,6 @@
 with fake quantization, sizes by hand, and 8-bit fake quantization of a trained model costs less
 than a point of accuracy."""
 
-from pathlib import Path
 
 import pytest
 import torch
