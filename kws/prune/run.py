@@ -75,11 +75,15 @@ class Sweep:
     def shape(self) -> tuple[int, int]:
         return tuple(int(s) for s in self.inp.test.x.shape[-2:])
 
+    def __post_init__(self):
+        # the code as this process loaded it (an edit during a run does not split the keys)
+        self.code = {k: code_fingerprint(k) for k in ("unstructured", "structured")}
+
     def key(self, kind: str, **point) -> dict:
         f = self.p.finetune
         return {"point": kind, "model": self.inp.fingerprint["model"],
                 **{k: v for k, v in self.inp.fingerprint.items() if k.startswith("features_")},
-                "code": code_fingerprint(kind.split("_")[0]),
+                "code": self.code[kind],
                 "finetune": f.model_dump(), "device": self.device, **point}
 
     @property
