@@ -57,13 +57,14 @@ def _print_summary(un: dict | None, st: dict | None) -> None:
                   f"{r['nonzero_params']:6d} non-zero: pruned {100 * r['accuracy_pruned']:6.2f}%"
                   f"  fine-tuned {100 * r['accuracy_finetuned']:6.2f}% ({r['finetune']['kept']})")
     if st:
-        print("structured: norm ratio params FLOPs CPU-ms | pruned fine-tuned int8 | "
-              "MCU-ms flash RAM")
+        print("structured: norm ratio params FLOPs CPU-ms(float torch) CPU-ms(int8 LiteRT) | "
+              "pruned fine-tuned int8 | MCU-ms flash RAM")
         for r in [st["baseline"], *st["points"]]:
             m = r.get("mcu") or {}
             int8 = r.get("int8_accuracy")
             print(f"  {r['norm']:8s} {r['ratio']:.3f} {r['params']:6d} {r['flops']:8d} "
-                  f"{r['cpu_ms']:.3f} | {100 * r['accuracy_pruned']:6.2f}% "
+                  f"{r['cpu_ms']:.3f} {r.get('cpu_int8_ms', float('nan')):.4f} | "
+                  f"{100 * r['accuracy_pruned']:6.2f}% "
                   f"{100 * r['accuracy_finetuned']:6.2f}% "
                   f"{'' if int8 is None else f'{100 * int8:6.2f}%'} | "
                   f"{m.get('network_ms', float('nan')):8.2f} {m.get('flash_bytes', '')} "

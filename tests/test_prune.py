@@ -359,7 +359,10 @@ def test_prune_stage_writes_reports_and_resumes(workdir, capsys):
     with open(workdir / "reports" / "structured.csv") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["ratio"]) for r in rows] == [0.0, 0.5]
-    assert {"params", "flops", "cpu_ms", "mcu_ms", "l1_finetuned", "linf_pruned"} <= set(rows[0])
+    assert {"params", "flops", "cpu_ms", "cpu_int8_ms", "mcu_ms", "l1_finetuned",
+            "linf_pruned"} <= set(rows[0])
+    if have_fw:
+        assert all(float(r["cpu_int8_ms"]) > 0 for r in rows)
     with open(workdir / "reports" / "unstructured.csv") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["sparsity"]) for r in rows] == [0.0, 0.5, 0.9]
@@ -373,3 +376,20 @@ def test_prune_stage_writes_reports_and_resumes(workdir, capsys):
     assert un2["points"] == un_rep["points"]
     un3, st3, _ = run_stage(workdir, write_params(workdir, [0.5, 0.7, 0.9], have_fw), capsys)
     assert un3["points_cached"] == 3 and len(un3["points"]) == 3 and st3["points_cached"] == 3
+
+
+def test_bn_recalibration_gives_the_plain_batch_statistics():
+    from kws.prune.run import recalibrate_bn
+
+    m = model("ds_cnn")
+    x = toy_split(300, 5)[0]
+    new = recalibrate_bn(m, x, batch_size=100)
+    # reference: the conv output's per-channel mean and (unbiased) variance, by hand
+    with torch.no_grad():
+        h = m.conv(torch.nn.functional.pad(x, m.pad))
+    mean = h.mean((0, 2, 3))
+    var_batches = torch.stack([h[i:i + 100].var((0, 2, 3), unbiased=True) for i in (0, 100, 200)])
+    torch.testing.assert_close(new.bn.running_mean, mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(new.bn.running_var, var_batches.mean(0), rtol=1e-4, atol=1e-5)
+    assert not new.training and new.bn.momentum == m.bn.momentum
+    assert not torch.equal(m.bn.running_mean, new.bn.running_mean)  # the original is untouched
