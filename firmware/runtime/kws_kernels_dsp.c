@@ -66,6 +66,19 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
         return in + ((int32_t)iy0 * p->in_w + ix0) * p->in_c;
     }
     int8_t *dst = buf;
+    if (p->in_c == 1 && p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+        /* one input channel, the row fully inside: plain byte copies (the first conv) */
+        for (int ky = 0; ky < p->k_h; ++ky, dst += p->k_w) {
+            const int iy = iy0 + ky * p->dil_h;
+            if (iy < 0 || iy >= p->in_h) {
+                for (int kx = 0; kx < p->k_w; ++kx) dst[kx] = zp;
+            } else {
+                const int8_t *s = in + (int32_t)iy * p->in_w + ix0;
+                for (int kx = 0; kx < p->k_w; ++kx) dst[kx] = s[kx];
+            }
+        }
+        return buf;
+    }
     for (int ky = 0; ky < p->k_h; ++ky) {
         const int iy = iy0 + ky * p->dil_h;
         for (int kx = 0; kx < p->k_w; ++kx) {
@@ -107,6 +120,38 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
     [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [wa] "+r"(wa),  \
     [wb] "+r"(wb), [col] "+r"(c), [wae] "=&r"(wae), [wao] "=&r"(wao),          \
     [wbe] "=&r"(wbe), [wbo] "=&r"(wbo), [c0] "=&r"(c0), [c1] "=&r"(c1)
+#endif
+
+#if defined(__ARM_FEATURE_DSP)
+/* rq_out for the plain clamp, as one asm statement: out[0] and out[delta] from two
+ * accumulators of one channel with its {m, e, 2^(e-1)} at q (see rq_out). */
+#define KWS_RQ2_PLAIN(acc_a, acc_b, q_, out_a_, out_b_)                          \
+    do {                                                                        \
+        uint32_t m_, e_, r_, t_;                                                \
+        int32_t x_ = (acc_a), y_ = (acc_b);                                     \
+        __asm volatile(                                                         \
+            "ldm    %[q], {%[m], %[e], %[r]}\n\t"                              \
+            "lsl    %[x], %[x], #1\n\t"                                        \
+            "lsl    %[y], %[y], #1\n\t"                                        \
+            "smmulr %[x], %[x], %[m]\n\t"                                      \
+            "smmulr %[y], %[y], %[m]\n\t"                                      \
+            "add    %[t], %[r], %[x], asr #31\n\t"                             \
+            "add    %[x], %[x], %[t]\n\t"                                      \
+            "add    %[t], %[r], %[y], asr #31\n\t"                             \
+            "add    %[y], %[y], %[t]\n\t"                                      \
+            "asr    %[x], %[x], %[e]\n\t"                                      \
+            "asr    %[y], %[y], %[e]\n\t"                                      \
+            "add    %[x], %[x], %[zp]\n\t"                                     \
+            "add    %[y], %[y], %[zp]\n\t"                                     \
+            "ssat   %[x], #8, %[x]\n\t"                                        \
+            "ssat   %[y], #8, %[y]\n\t"                                        \
+            "strb   %[x], [%[oa]]\n\t"                                         \
+            "strb   %[y], [%[ob]]"                                              \
+            : [x] "+&r"(x_), [y] "+&r"(y_), [m] "=&r"(m_), [e] "=&r"(e_),       \
+              [r] "=&r"(r_), [t] "=&r"(t_)                                      \
+            : [q] "r"(q_), [zp] "r"(zp), [oa] "r"(out_a_), [ob] "r"(out_b_)     \
+            : "memory");                                                        \
+    } while (0)
 #endif
 
 /* Two columns (pixels, outputs at out and out + delta) times all output channels, 2x2 tiles;
@@ -151,6 +196,14 @@ KWS_INLINE void mat_mult_2(const kws_conv_t *p, const uint32_t *col, int k, int8
             b1 = kws_smlad(c[2], wbe, b1);
             b0 = kws_smlad(c[3], wao, b0);
             b1 = kws_smlad(c[3], wbo, b1);
+        }
+#endif
+#if defined(__ARM_FEATURE_DSP)
+        if (plain) {
+            int8_t *ob = out + delta;
+            KWS_RQ2_PLAIN(a0, b0, q, out, ob);
+            KWS_RQ2_PLAIN(a1, b1, q + 3, out + 1, ob + 1);
+            continue;
         }
 #endif
         out[0] = rq_out(a0, q, zp, lo, hi, plain);
