@@ -130,7 +130,9 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
         uint32_t m_, e_, r_, t_;                                                \
         int32_t x_ = (acc_a), y_ = (acc_b);                                     \
         __asm volatile(                                                         \
-            "ldm    %[q], {%[m], %[e], %[r]}\n\t"                              \
+            "ldr    %[m], [%[q]]\n\t"        /* not LDM: its list must ascend */ \
+            "ldr    %[e], [%[q], #4]\n\t"                                      \
+            "ldr    %[r], [%[q], #8]\n\t"                                      \
             "lsl    %[x], %[x], #1\n\t"                                        \
             "lsl    %[y], %[y], #1\n\t"                                        \
             "smmulr %[x], %[x], %[m]\n\t"                                      \

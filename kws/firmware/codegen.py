@@ -593,6 +593,9 @@ def generate_settings(gen: Generated, features, labels: list[str] | None,
 #define KWS_SUPPRESSION_MS {int(pp["suppression_ms"])}
 #define KWS_MINIMUM_COUNT {int(pp["minimum_count"])}
 
+#ifdef __cplusplus
+extern "C" {{
+#endif
 extern const float kws_hann[KWS_WINDOW_SAMPLES];
 extern const float kws_twiddle_re[KWS_N_FFT / 2];
 extern const float kws_twiddle_im[KWS_N_FFT / 2];
@@ -600,6 +603,9 @@ extern const unsigned short kws_mel_start[KWS_N_MELS];
 extern const unsigned short kws_mel_len[KWS_N_MELS];
 extern const float kws_mel_weights[KWS_MEL_WEIGHTS];
 extern const float kws_dct[KWS_N_MELS * KWS_N_MFCC];
+#ifdef __cplusplus
+}}
+#endif
 
 #endif
 """
