@@ -188,3 +188,21 @@ def test_arduino_sketch_compiles_for_cortex_m4(model_dir, tmp_path):
     assert {"kws_mcu.ino", "model.c", "model_settings.h", "kws_kernels.c"} <= names
     objs = compile_check(sketch, STUB, tmp_path / "obj")
     assert any(o.name == "kws_mcu.o" for o in objs)
+
+
+def test_emulated_end_to_end_equals_host(model_dir, tmp_path):
+    """Audio in, on the Cortex-M4 build: features, logits and the post-processing's label
+    equal the host build's (ds_cnn, one real clip)."""
+    from kws.audio import pad_or_trim, read_wav
+
+    wav = sorted((REPO.parent / "shared" / "data" / "speech_commands_v0.01").glob("yes/*.wav"))[0]
+    audio = host.to_int16(pad_or_trim(read_wav(wav), 16000))
+    model = converted(model_dir, "ds_cnn")
+    gen = write_sources(model, tmp_path / "src", None, [f"w{i}" for i in range(12)])
+    binary = build_host(tmp_path / "src", tmp_path / "kws_host")
+    job = Harness(build_m4(tmp_path / "src", tmp_path / "m4.elf")).run_audio(audio)
+    feats = host.features(binary, audio[None], 490)[0]
+    assert np.array_equal(job.features, feats)
+    assert np.array_equal(job.logits, host.network(binary, feats[None], gen.output_size)[0])
+    assert np.array_equal(job.logits, interp.run_litert_int8(model, feats[None])[0])
+    assert min(job.cycles[s] for s in ("features", "network", "postprocess")) > 0
