@@ -206,3 +206,35 @@ def test_emulated_end_to_end_equals_host(model_dir, tmp_path):
     assert np.array_equal(job.logits, host.network(binary, feats[None], gen.output_size)[0])
     assert np.array_equal(job.logits, interp.run_litert_int8(model, feats[None])[0])
     assert min(job.cycles[s] for s in ("features", "network", "postprocess")) > 0
+
+
+def test_measure_tflite_reports_what_pruning_needs(model_dir, tmp_path):
+    from kws.firmware.measure import measure_tflite
+
+    path = model_dir / "tiny_conv.tflite"
+    converted(model_dir, "tiny_conv")
+    r = measure_tflite(path, tmp_path, n_clips=1)
+    for key in ("flash_bytes", "ram_bytes", "arena_bytes", "network_cycles", "network_ms",
+                "macs", "cycles_per_mac"):
+        assert r[key] > 0, key
+    # tiny_conv: conv 8 filters 10x8 stride 2 on 49x10 (25x5 out), dense 1000 -> 12
+    assert r["macs"] == 25 * 5 * 8 * 10 * 8 + 25 * 5 * 8 * 12
+    assert r["network_ms"] == pytest.approx(r["network_cycles"] / 64e3, rel=1e-3)
+    assert r["ram_bytes"] >= r["arena_bytes"]
+
+
+def test_stage_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    res = subprocess.run([sys.executable, str(REPO / "stages" / "firmware.py"), "--model",
+                          str(tmp_path / "none.tflite")], cwd=REPO, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "convert" in res.stderr
+    bad = tmp_path / "params.yaml"
+    bad.write_text("firmware:\n  detection_threshold: 2\n")
+    res = subprocess.run([sys.executable, str(REPO / "stages" / "firmware.py"), "--params",
+                          str(bad)], cwd=REPO, env=env, capture_output=True, text=True)
+    assert res.returncode == 2 and "firmware.detection_threshold" in res.stderr
