@@ -241,10 +241,13 @@ KWS_INLINE void conv_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, 
     int8_t *buf_b = buf_a + k;
     int16_t tail_a[4], tail_b[4];
     const int n_pix = p->out_h * p->out_w, out_c = p->out_c;
+    /* a 1x1 conv at stride 1 without padding reads its input pixels in place */
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                       p->pad_h == 0 && p->pad_w == 0 && p->out_w == p->in_w;
     for (int pix = 0; pix < n_pix; pix += 2) {
         const int pb = pix + 1 < n_pix ? pix + 1 : pix;  /* odd count: the last one twice */
-        const int8_t *a = gather(p, in, pix, buf_a);
-        const int8_t *b = gather(p, in, pb, buf_b);
+        const int8_t *a = direct ? in + (int32_t)pix * k : gather(p, in, pix, buf_a);
+        const int8_t *b = direct ? in + (int32_t)pb * k : gather(p, in, pb, buf_b);
         widen2(a, b, k, col, tail_a, tail_b);
         mat_mult_2(p, col, k, out + (int32_t)pix * out_c, (pb - pix) * out_c, plain);
     }
