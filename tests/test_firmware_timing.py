@@ -74,6 +74,7 @@ BLOCKS = {
     # name: (code, hand count)
     "pipelined_loads": ("ldr r2, [r3]\n ldr r4, [r3, #4]\n str r2, [r3, #8]", 2 + 1 + 1),
     "split_loads": ("ldr r2, [r3]\n adds r2, #1\n ldr r4, [r3, #4]", 2 + 1 + 2),
+    "dependent_loads": ("ldr r2, [r3]\n ldr r4, [r2, #4]\n ldr r5, [r3, #8]", 2 + 2 + 1),
     "dsp": ("smlad r0, r1, r2, r0\n sxtb16 r1, r2, ror #8\n smmulr r0, r1, r2\n"
             " ssat r0, #8, r0", 1 + 1 + 1 + 1),
     "mla_div": ("mla r0, r1, r2, r0\n sdiv r0, r1, r2", 2 + timing.DIV_CYCLES),
