@@ -294,6 +294,32 @@ KWS_INLINE void depthwise_pixels(const kws_conv_t *p, const int8_t *in, int8_t *
             for (; c < c4; c += 4) {
                 int32_t a0 = beff[c], a1 = beff[c + 1], a2 = beff[c + 2], a3 = beff[c + 3];
                 const int8_t *w = weights + c;
+#if defined(__ARM_FEATURE_DSP)
+                if (taps == 9) {  /* 3x3, unrolled by the assembler (.irp) */
+                    uint32_t px, wv, xe, xo;
+                    __asm volatile(
+                        ".irp off, 0, 4, 8, 12, 16, 20, 24, 28, 32\n\t"
+                        "ldr    %[px], [%[src], #\\off]\n\t"
+                        "ldr    %[wv], [%[w]]\n\t"
+                        "ldr    %[px], [%[px], %[c]]\n\t"
+                        "add    %[w], %[w], %[ch]\n\t"
+                        "sxtb16 %[xe], %[px]\n\t"
+                        "sxtb16 %[xo], %[px], ror #8\n\t"
+                        "sxtb16 %[px], %[wv]\n\t"
+                        "sxtb16 %[wv], %[wv], ror #8\n\t"
+                        "smlabb %[a0], %[xe], %[px], %[a0]\n\t"
+                        "smlatt %[a2], %[xe], %[px], %[a2]\n\t"
+                        "smlabb %[a1], %[xo], %[wv], %[a1]\n\t"
+                        "smlatt %[a3], %[xo], %[wv], %[a3]\n\t"
+                        ".endr"
+                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                          [w] "+r"(w), [px] "=&r"(px), [wv] "=&r"(wv), [xe] "=&r"(xe),
+                          [xo] "=&r"(xo)
+                        : [src] "r"(src), [c] "r"(c), [ch] "r"(ch)
+                        : "memory");
+                    t = taps;
+                } else
+#endif
                 for (t = 0; t < taps; ++t, w += ch) {
                     const uint32_t x = kws_read32(src[t] + c);
                     const uint32_t wv = kws_read32(w);
