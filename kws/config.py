@@ -358,6 +358,21 @@ class MinifloatParams(Section):
         return _unique(v, "method")
 
 
+# --- firmware (stages/firmware.py; kws/firmware) -----------------------------------------------
+class FirmwareParams(Section):
+    """C engine from the int8 .tflite, its builds, and the emulated Cortex-M4 run."""
+
+    average_window_ms: int = Field(1000, ge=1, le=5000,
+                                   description="post-processing: posteriors averaged over this")
+    detection_threshold: float = Field(0.7, gt=0.0, le=1.0,
+                                       description="averaged probability that reports a word")
+    suppression_ms: int = Field(1500, ge=0, le=60000, description="no repeat of a word within")
+    minimum_count: int = Field(3, ge=1, le=63, description="results needed in the window")
+    emulate_clips: int = Field(3, ge=1, le=500,
+                               description="test clips run end to end in the Cortex-M4 emulator")
+    clock_hz: int = Field(64_000_000, ge=1_000_000, le=1_000_000_000,
+                          description="MCU clock for the latency (nRF52840: 64 MHz)")
+
 # --- pruning (prune; kws/prune) --------------------------------------------------------------------
 def _fractions(values: list[float], what: str, one: str) -> list[float]:
     bad = [v for v in values if not 0 < v < 1]
@@ -439,6 +454,7 @@ class Params(Section):
     qat: QatParams = QatParams()
     minifloat: MinifloatParams = MinifloatParams()
     convert: ConvertParams = ConvertParams()
+    firmware: FirmwareParams = FirmwareParams()
     prune: PruneParams = PruneParams()
 
 

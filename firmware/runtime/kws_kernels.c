@@ -11,7 +11,7 @@ static inline int32_t clamp32(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-void kws_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int16_t *scratch)
+void kws_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch)
 {
 #if KWS_USE_DSP
     if (kws_conv2d_s8_dsp(p, in, out, scratch)) return;
@@ -48,10 +48,12 @@ void kws_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int16_t *
     }
 }
 
-void kws_depthwise_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out)
+void kws_depthwise_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch)
 {
 #if KWS_USE_DSP
-    if (kws_depthwise_conv2d_s8_dsp(p, in, out)) return;
+    if (kws_depthwise_conv2d_s8_dsp(p, in, out, scratch)) return;
+#else
+    (void)scratch;
 #endif
     for (int oy = 0; oy < p->out_h; ++oy) {
         for (int ox = 0; ox < p->out_w; ++ox) {

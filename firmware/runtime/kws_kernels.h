@@ -32,6 +32,13 @@ typedef struct {
     const int32_t *mult;          /* per output channel (or one for per-tensor) */
     const int32_t *shift;
     int16_t per_channel;          /* 1: mult/shift have out_c entries; 0: one entry */
+    /* For the SIMD paths (codegen computes both): bias + in_offset * (sum of the channel's
+     * weights), so the inner loops multiply raw int8 values and padding reads the input
+     * zero point; and per output channel {multiplier, right shift, 1 << (right shift - 1)}
+     * for the short requantization, or NULL when the layer does not qualify for it (a left
+     * shift, or an accumulator that might overflow when doubled): then the portable kernel runs. */
+    const int32_t *bias_eff;
+    const int32_t *rq;
 } kws_conv_t;
 
 typedef struct {
@@ -95,16 +102,19 @@ static inline int32_t kws_requantize_single(int32_t x, int32_t mult, int32_t shi
     return (int32_t)(r < INT32_MIN ? INT32_MIN : (r > INT32_MAX ? INT32_MAX : r));
 }
 
-void kws_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int16_t *scratch);
-void kws_depthwise_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out);
+/* scratch: KWS_CONV_SCRATCH bytes for the SIMD paths (codegen sizes one static buffer) */
+void kws_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch);
+void kws_depthwise_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch);
 void kws_fully_connected_s8(const kws_fc_t *p, const int8_t *in, int8_t *out);
 void kws_avg_pool_s8(const kws_pool_t *p, const int8_t *in, int8_t *out);
 void kws_max_pool_s8(const kws_pool_t *p, const int8_t *in, int8_t *out);
 void kws_add_s8(const kws_add_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void kws_copy_s8(const int8_t *in, int8_t *out, int32_t n);
 
-/* Scratch (int16 elements) kws_conv2d_s8 needs for this layer on the DSP path (0 if none). */
-#define KWS_CONV_SCRATCH(k_h, k_w, in_c) (2 * (k_h) * (k_w) * (in_c))
+/* Scratch bytes the SIMD paths need: conv (interleaved int16 columns + two int8 gathers) and
+ * depthwise (one row of the input zero point). */
+#define KWS_CONV_SCRATCH(k_h, k_w, in_c) (6 * (k_h) * (k_w) * (in_c))
+#define KWS_DEPTHWISE_SCRATCH(in_c) ((in_c) + 8)
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,10 @@
 
 #include "model_settings.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define KWS_PP_CAPACITY 64  /* results kept; more than a window's worth at any stride */
 
 typedef struct {
@@ -27,5 +31,9 @@ typedef struct {
 void kws_recognizer_init(kws_recognizer_t *r);
 /* Feed one network output (int8 logits) at time now_ms (non-decreasing). */
 kws_recognition_t kws_recognizer_update(kws_recognizer_t *r, const int8_t *logits, int32_t now_ms);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

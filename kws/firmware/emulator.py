@@ -66,6 +66,7 @@ class RunResult:
     classes: dict                # stage -> {class: count}
     mailbox: bytes
     stack_bytes: int             # high-water mark of the stack
+    functions: dict = field(default_factory=dict)  # function -> cycles (profile=True)
 
 
 @dataclass
@@ -98,7 +99,17 @@ class Emulator:
             self._blocks[key] = bc
         return bc
 
-    def run(self, mailbox: bytes) -> RunResult:
+    def _function_of(self, addr: int) -> str:
+        import bisect
+
+        if not hasattr(self, "_funcs"):
+            funcs = sorted((a & ~1, n) for n, (a, sz) in self.image.symbols.items()
+                           if sz and a < FLASH_SIZE and not n.startswith("$"))
+            self._funcs = ([a for a, _ in funcs], [n for _, n in funcs])
+        i = bisect.bisect_right(self._funcs[0], addr) - 1
+        return self._funcs[1][i] if i >= 0 else "?"
+
+    def run(self, mailbox: bytes, profile: bool = False) -> RunResult:
         from unicorn import (UC_ARCH_ARM, UC_HOOK_BLOCK, UC_HOOK_CODE, UC_MODE_MCLASS,
                              UC_MODE_THUMB, Uc, UcError)
         from unicorn.arm_const import UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_SP
@@ -126,6 +137,7 @@ class Emulator:
         insns = {s: 0 for s in STAGES}
         classes = {s: {} for s in STAGES}
         state = {"stage": "startup", "prev": None}
+        funcs: dict = {}
         mark_addr = self.symbol("kws_mark")[0] & ~1
 
         def on_block(uc_, addr, size, _):
@@ -135,6 +147,9 @@ class Emulator:
                 cycles[stage] += timing.P_REFILL
             bc = self._cost(uc_, addr, size)
             cycles[stage] += bc.cycles
+            if profile:
+                f = self._function_of(addr)
+                funcs[f] = funcs.get(f, 0) + bc.cycles
             insns[stage] += bc.n_insns
             cl = classes[stage]
             for k, v in bc.classes.items():
@@ -164,7 +179,7 @@ class Emulator:
         stack = bytes(uc.mem_read(s_lo, s_hi - s_lo))
         untouched = len(stack) - len(stack.lstrip(bytes([PAINT])))
         out = bytes(uc.mem_read(mb_addr, mb_size))
-        return RunResult(cycles, insns, classes, out, (s_hi - s_lo) - untouched)
+        return RunResult(cycles, insns, classes, out, (s_hi - s_lo) - untouched, funcs)
 
 
 @dataclass

@@ -14,7 +14,9 @@ UMULL/SMULL/UMLAL/SMLAL/SMLALD
 MLA/MLS                                               2 (*)
 SDIV, UDIV                                            2..12 (data dependent): 12 charged
 LDR/LDRB/LDRH/LDRSB/LDRSH/STR*, one register          2, but 1 when it directly follows
-                                                      another single load/store (pipelined)
+                                                      another single load/store (pipelined),
+                                                      unless its address register is the one
+                                                      that load just loaded
 LDRD/STRD                                             3
 LDM/STM/PUSH/POP, VLDM/VSTM/VPUSH/VPOP                1 + number of registers
 B, BL, BX, BLX, CBZ/CBNZ, TBB/TBH (taken)             1 + P  (not taken: 1); TBB/TBH 2 + P
@@ -134,6 +136,13 @@ def classify(insn) -> InsnCost:
     return InsnCost("alu", 1, False, False)
 
 
+def _base_register(op_str: str) -> str | None:
+    """The base register of a memory operand ('r2, [r3, #4]' -> 'r3')."""
+    if "[" not in op_str:
+        return None
+    return op_str[op_str.index("[") + 1:].split(",")[0].split("]")[0].strip().lower()
+
+
 def _reg_count(op_str: str) -> int:
     """Registers in a register list such as '{r4, r5, lr}' or '{s16-s31}' or 'r0!, {r1-r3}'."""
     if "{" not in op_str:
@@ -166,13 +175,19 @@ def block_cost(insns: list) -> BlockCost:
     cycles = 0
     classes: dict = {}
     prev_ls = False
+    prev_load_dest = None
     last = None
     for ins in insns:
         c = classify(ins)
         cyc = c.cycles
-        if c.is_single_ls and prev_ls:
+        base = _base_register(ins.op_str) if c.is_single_ls else None
+        # no pipelining when this address needs the data the previous load brings
+        if c.is_single_ls and prev_ls and base != prev_load_dest:
             cyc -= 1
         prev_ls = c.is_single_ls
+        prev_load_dest = (ins.op_str.split(",")[0].strip().lower()
+                          if c.is_single_ls and _base(ins.mnemonic).startswith(("ldr", "vldr"))
+                          else None)
         cycles += cyc
         classes[c.cls] = classes.get(c.cls, 0) + 1
         last = (ins, c)

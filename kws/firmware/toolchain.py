@@ -50,8 +50,9 @@ def _sources(gen_dir: Path, harness: Path) -> list[str]:
 
 
 def build_host(gen_dir: str | Path, out: str | Path, sanitize: bool = False,
-               trace: bool = False) -> Path:
-    """The host test program ``kws_host`` (see firmware/host/kws_host.c)."""
+               trace: bool = False, extra_flags: list[str] | None = None) -> Path:
+    """The host test program ``kws_host`` (see firmware/host/kws_host.c). ``extra_flags``:
+    e.g. ``-DKWS_FORCE_DSP`` runs the SIMD kernels on C models of the DSP instructions."""
     cc = find_tool("cc")
     gen_dir, out = Path(gen_dir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +62,7 @@ def build_host(gen_dir: str | Path, out: str | Path, sanitize: bool = False,
                 "-fno-omit-frame-pointer"]
     if trace:
         cmd += ["-DKWS_TRACE_OPS"]
+    cmd += list(extra_flags or [])
     cmd += [*_sources(gen_dir, FIRMWARE_DIR / "host"), "-lm", "-o", str(out)]
     _compile(cmd)
     return out
