@@ -138,7 +138,8 @@ def test_fifty_percent_halves_the_conv_flops_of_every_pruned_layer():
 
 def test_tiny_conv_params_by_hand():
     small, _ = st.prune_structured(model("tiny_conv"), SHAPE, 0.5)  # 8 -> 4 filters of 10x8
-    assert sum(p.numel() for p in small.parameters()) == (80 * 4 + 4) + (125 * 4 * 12 + 12)
+    # conv weights + bias, BatchNorm scale + shift, dense weights + bias
+    assert sum(p.numel() for p in small.parameters()) == (80 * 4 + 4) + 2 * 4 + (125 * 4 * 12 + 12)
 
 
 # --- structured: ranking by hand -----------------------------------------------------------------
@@ -147,6 +148,9 @@ def test_each_norm_drops_the_channels_it_should():
     L2 0.894, Linf 0.1). Channels 2..7: 80 weights of 0.2 (L1 16, L2 1.79, Linf 0.2)."""
     m = model("tiny_conv")
     with torch.no_grad():
+        for bn in [mod for mod in m.modules() if isinstance(mod, nn.BatchNorm2d)]:
+            bn.weight.fill_(1.0)  # the same scale on every channel: the raw filters decide
+            bn.running_var.fill_(1.0 - bn.eps)
         w = torch.zeros_like(m.conv.weight)
         w[0, 0, 0, 0] = 3.0
         w[1] = 0.1
@@ -347,7 +351,7 @@ def test_prune_stage_writes_reports_and_resumes(workdir, capsys):
     base = st_rep["baseline"]
     for p in st_rep["points"]:
         assert p["channels"] == {"conv": 4}
-        assert p["params"] == (80 * 4 + 4) + (125 * 4 * 12 + 12) < base["params"]
+        assert p["params"] == (80 * 4 + 4) + 2 * 4 + (125 * 4 * 12 + 12) < base["params"]
         # conv 4 x 25x5 outputs x 80 MACs (+ bias) and fc 500 x 12 (+ bias), by hand
         assert p["flops"] == (2 * 4 * 125 * 80 + 4 * 125) + (2 * 500 * 12 + 12)
         assert p["val_accuracy_finetuned"] >= p["val_accuracy_pruned"]
