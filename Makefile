@@ -4,8 +4,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # Programs the pipeline calls, and the Debian packages that provide them.
-APT_PACKAGES := espeak-ng sox
-NEEDED_COMMANDS := espeak-ng sox
+APT_PACKAGES := espeak-ng sox gcc-arm-none-eabi libnewlib-arm-none-eabi
+NEEDED_COMMANDS := espeak-ng sox arm-none-eabi-gcc
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep torch/numpy from oversubscribing the 2 cores when pytest-xdist runs two workers.
 PYTEST_WORKERS ?= 2
@@ -51,6 +51,7 @@ test: setup
 
 bench: setup
 	$(PY) -m kws.bench
+	$(PY) -m kws.bench firmware
 
 clean:
 	rm -rf build

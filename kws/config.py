@@ -358,6 +358,89 @@ class MinifloatParams(Section):
         return _unique(v, "method")
 
 
+# --- firmware (stages/firmware.py; kws/firmware) -----------------------------------------------
+class FirmwareParams(Section):
+    """C engine from the int8 .tflite, its builds, and the emulated Cortex-M4 run."""
+
+    average_window_ms: int = Field(1000, ge=1, le=5000,
+                                   description="post-processing: posteriors averaged over this")
+    detection_threshold: float = Field(0.7, gt=0.0, le=1.0,
+                                       description="averaged probability that reports a word")
+    suppression_ms: int = Field(1500, ge=0, le=60000, description="no repeat of a word within")
+    minimum_count: int = Field(3, ge=1, le=63, description="results needed in the window")
+    emulate_clips: int = Field(3, ge=1, le=500,
+                               description="test clips run end to end in the Cortex-M4 emulator")
+    clock_hz: int = Field(64_000_000, ge=1_000_000, le=1_000_000_000,
+                          description="MCU clock for the latency (nRF52840: 64 MHz)")
+
+# --- pruning (prune; kws/prune) --------------------------------------------------------------------
+def _fractions(values: list[float], what: str, one: str) -> list[float]:
+    bad = [v for v in values if not 0 < v < 1]
+    if bad:
+        raise ValueError(f"{what} must be in (0, 1) (got {bad})")
+    return sorted(_unique(values, one))
+
+
+class PruneFinetuneParams(Section):
+    """Fine-tuning of every pruned model (kws.training.train_model, Adam, cosine to 0)."""
+
+    epochs: int = Field(3, ge=0, description="0: no fine-tuning (the fine-tuned curve = the pruned one)")
+    batch_size: int = Field(100, ge=1)
+    lr: float = Field(3e-3, gt=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    seed: int = 0
+
+
+class UnstructuredPruneParams(Section):
+    sparsities: list[float] = Field(default_factory=lambda: [0.5, 0.7, 0.8, 0.9, 0.95, 0.98],
+                                    description="share of conv/dense weights set to zero")
+
+    @field_validator("sparsities")
+    @classmethod
+    def _ok(cls, v):
+        return _fractions(v, "sparsities", "sparsity")
+
+
+class StructuredPruneParams(Section):
+    ratios: list[float] = Field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75, 0.875],
+                                description="share of output channels removed from every "
+                                "prunable conv")
+    norms: list[Literal["l1", "l2", "linf"]] = Field(default_factory=lambda: ["l1", "l2", "linf"])
+    convert: bool = Field(True, description="int8 TFLite of every fine-tuned point (int8 accuracy)")
+    mcu: bool = Field(True, description="flash, RAM and emulated Cortex-M4 cycles of every "
+                      "converted point (kws.firmware); needs convert: true")
+
+    @field_validator("ratios")
+    @classmethod
+    def _ok(cls, v):
+        return _fractions(v, "ratios", "ratio")
+
+    @field_validator("norms")
+    @classmethod
+    def _norms_ok(cls, v):
+        return _unique(v, "norm")
+
+    @model_validator(mode="after")
+    def _mcu_needs_convert(self) -> "StructuredPruneParams":
+        if self.mcu and not self.convert:
+            raise ValueError("prune.structured.mcu: true needs prune.structured.convert: true "
+                             "(the firmware runs the int8 .tflite)")
+        return self
+
+
+class PruneParams(Section):
+    """Unstructured and structured pruning sweeps of models/model.pt (kws/prune)."""
+
+    unstructured: UnstructuredPruneParams = UnstructuredPruneParams()
+    structured: StructuredPruneParams = StructuredPruneParams()
+    finetune: PruneFinetuneParams = PruneFinetuneParams()
+    latency_runs: int = Field(200, ge=5, description="batch-1 CPU runs per structured shape")
+    warmup_runs: int = Field(20, ge=0)
+    latency_threads: int = Field(1, ge=1, le=256, description="torch threads for the CPU latency")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = Field(2, ge=1, le=256, description="torch threads for fine-tuning")
+
+
 class Params(Section):
     # Later stages add their sections here; unknown sections are refused so typos surface.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -371,6 +454,8 @@ class Params(Section):
     qat: QatParams = QatParams()
     minifloat: MinifloatParams = MinifloatParams()
     convert: ConvertParams = ConvertParams()
+    firmware: FirmwareParams = FirmwareParams()
+    prune: PruneParams = PruneParams()
 
 
 def _format(err: ValidationError, raw: dict) -> str:

@@ -1,0 +1,77 @@
+/* Emulator harness: the emulator writes a job into kws_mailbox, runs from reset to the
+ * final kws_mark(KWS_STAGE_DONE), and reads the results back. kws_mark() calls delimit the
+ * stages the timing model attributes cycles to (their addresses come from the ELF symbols).
+ *   mode 0: audio clip -> features -> network -> post-processing
+ *   mode 1: int8 features (already quantized) -> network */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kws_features.h"
+#include "kws_postprocess.h"
+#include "model.h"
+#include "model_settings.h"
+
+enum { KWS_STAGE_IDLE = 0, KWS_STAGE_FEATURES = 1, KWS_STAGE_NETWORK = 2,
+       KWS_STAGE_POSTPROCESS = 3, KWS_STAGE_DONE = 4 };
+
+typedef struct {
+    uint32_t mode;
+    int16_t audio[KWS_CLIP_SAMPLES];
+    int8_t features[KWS_MODEL_INPUT_SIZE];
+    int8_t logits[KWS_MODEL_OUTPUT_SIZE];
+    int32_t label;
+    float score;
+    int32_t is_new;
+} kws_mailbox_t;
+
+__attribute__((section(".noinit"), used, aligned(8))) volatile kws_mailbox_t kws_mailbox;
+
+/* The mailbox layout, read by the emulator from the ELF (nothing hand-copied to Python):
+ * offsets of mode, audio, features, logits, label, score, is_new; then the sizes of
+ * audio (samples), features and logits. */
+__attribute__((used, section(".rodata.kws_keep"))) const uint32_t kws_mailbox_layout[10] = {
+    offsetof(kws_mailbox_t, mode), offsetof(kws_mailbox_t, audio),
+    offsetof(kws_mailbox_t, features), offsetof(kws_mailbox_t, logits),
+    offsetof(kws_mailbox_t, label), offsetof(kws_mailbox_t, score),
+    offsetof(kws_mailbox_t, is_new),
+    KWS_CLIP_SAMPLES, KWS_MODEL_INPUT_SIZE, KWS_MODEL_OUTPUT_SIZE,
+};
+
+static kws_recognizer_t recognizer;
+
+__attribute__((noinline, used)) void kws_mark(int stage)
+{
+    __asm volatile("" : : "r"(stage) : "memory");
+}
+
+int main(void)
+{
+    kws_recognizer_init(&recognizer);
+#if KWS_FEATURES_MATCH_MODEL
+    if (kws_mailbox.mode == 0) {
+        kws_mark(KWS_STAGE_FEATURES);
+        kws_features_clip((const int16_t *)kws_mailbox.audio, kws_model_input());
+        kws_mark(KWS_STAGE_IDLE);  /* the copy-back is not part of the timed stages */
+        memcpy((void *)kws_mailbox.features, kws_model_input(), KWS_MODEL_INPUT_SIZE);
+    } else
+#endif
+    {
+        memcpy(kws_model_input(), (const void *)kws_mailbox.features, KWS_MODEL_INPUT_SIZE);
+    }
+    kws_mark(KWS_STAGE_NETWORK);
+    kws_model_invoke();
+    /* a full averaging window of earlier results, so the timed update is the steady state */
+    for (int32_t t = -KWS_AVERAGE_WINDOW_MS; t < 0; t += (int32_t)KWS_STRIDE_MS) {
+        kws_recognizer_update(&recognizer, kws_model_output(), t);
+    }
+    kws_mark(KWS_STAGE_POSTPROCESS);
+    kws_recognition_t r = kws_recognizer_update(&recognizer, kws_model_output(), 0);
+    kws_mark(KWS_STAGE_IDLE);
+    memcpy((void *)kws_mailbox.logits, kws_model_output(), KWS_MODEL_OUTPUT_SIZE);
+    kws_mailbox.label = r.label;
+    kws_mailbox.score = r.score;
+    kws_mailbox.is_new = r.is_new;
+    kws_mark(KWS_STAGE_DONE);
+    return 0;
+}

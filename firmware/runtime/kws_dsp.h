@@ -1,0 +1,82 @@
+/* The few Cortex-M4 DSP-extension instructions the SIMD kernels use, as inline functions:
+ * the instruction itself under __ARM_FEATURE_DSP, otherwise a C model of it (so the SIMD
+ * kernels also build and run on the host, under the sanitizers, with -DKWS_FORCE_DSP). */
+#ifndef KWS_DSP_H
+#define KWS_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t kws_read32(const void *p)  /* unaligned-safe word load (one LDR on M4) */
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+#if defined(__ARM_FEATURE_DSP)
+static inline uint32_t kws_sxtb16(uint32_t x)
+{
+    uint32_t r;
+    __asm("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t kws_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline int32_t kws_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t kws_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t kws_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t kws_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t kws_ssat8(int32_t a)
+{
+    int32_t r;
+    __asm("ssat %0, #8, %1" : "=r"(r) : "r"(a));
+    return r;
+}
+#else
+static inline int32_t lo16(uint32_t x) { return (int16_t)(x & 0xFFFFu); }
+static inline int32_t hi16(uint32_t x) { return (int16_t)(x >> 16); }
+static inline uint32_t kws_sxtb16(uint32_t x)
+{
+    return ((uint32_t)(int32_t)(int8_t)(x & 0xFFu) & 0xFFFFu) |
+           ((uint32_t)(int32_t)(int8_t)((x >> 16) & 0xFFu) << 16);
+}
+static inline uint32_t kws_sxtb16_ror8(uint32_t x) { return kws_sxtb16((x >> 8) | (x << 24)); }
+static inline int32_t kws_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(lo16(a) * lo16(b)) + (uint32_t)(hi16(a) * hi16(b)));
+}
+static inline int32_t kws_smlabb(uint32_t a, uint32_t b, int32_t acc) { return acc + lo16(a) * lo16(b); }
+static inline int32_t kws_smlatt(uint32_t a, uint32_t b, int32_t acc) { return acc + hi16(a) * hi16(b); }
+static inline int32_t kws_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
+}
+static inline int32_t kws_ssat8(int32_t a) { return a < -128 ? -128 : (a > 127 ? 127 : a); }
+#endif
+
+#endif

@@ -1,0 +1,102 @@
+"""Compile the firmware: a host build (cc) for tests, the Cortex-M4F ELF (arm-none-eabi-gcc)
+for size and emulated timing, and the ELF's flash/RAM figures.
+
+Sources: ``firmware/runtime`` (engine), the generated ``model.c``/``features_tables.c`` (in a
+generated folder), and a harness (``firmware/host`` or ``firmware/cortex_m4``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from kws.errors import KwsError, ToolMissingError
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+RUNTIME = FIRMWARE_DIR / "runtime"
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2"]
+APT_LINE = "apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi"
+WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
+
+
+class BuildError(KwsError):
+    """The compiler rejected the firmware sources."""
+
+
+def find_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if name.startswith("arm-none-eabi"):
+            raise ToolMissingError(f"{name} not found: install the Arm cross toolchain with "
+                                   f"`sudo {APT_LINE}` (or `make system-deps`)")
+        raise ToolMissingError(f"{name} not found: install a C compiler (`sudo apt-get install -y "
+                               "gcc`)")
+    return path
+
+
+def _compile(cmd: list[str]) -> None:
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        lines = [ln for ln in (res.stderr or res.stdout).splitlines() if "error" in ln]
+        first = lines[0] if lines else (res.stderr or res.stdout).strip().splitlines()[-1:]
+        raise BuildError(f"{Path(cmd[0]).name} failed: {first}")
+
+
+def _sources(gen_dir: Path, harness: Path) -> list[str]:
+    srcs = sorted(RUNTIME.glob("*.c")) + [gen_dir / "model.c", gen_dir / "features_tables.c"]
+    srcs += sorted(harness.glob("*.c"))
+    return [str(s) for s in srcs]
+
+
+def build_host(gen_dir: str | Path, out: str | Path, sanitize: bool = False,
+               trace: bool = False, extra_flags: list[str] | None = None) -> Path:
+    """The host test program ``kws_host`` (see firmware/host/kws_host.c). ``extra_flags``:
+    e.g. ``-DKWS_FORCE_DSP`` runs the SIMD kernels on C models of the DSP instructions."""
+    cc = find_tool("cc")
+    gen_dir, out = Path(gen_dir), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [cc, "-O2", *WARN, f"-I{RUNTIME}", f"-I{gen_dir}"]
+    if sanitize:
+        cmd += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                "-fno-omit-frame-pointer"]
+    if trace:
+        cmd += ["-DKWS_TRACE_OPS"]
+    cmd += list(extra_flags or [])
+    cmd += [*_sources(gen_dir, FIRMWARE_DIR / "host"), "-lm", "-o", str(out)]
+    _compile(cmd)
+    return out
+
+
+def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False) -> Path:
+    """The Cortex-M4F harness ELF; ``portable`` leaves the DSP-extension kernels out (the
+    plain C baseline, same bits)."""
+    gcc = find_tool("arm-none-eabi-gcc")
+    gen_dir, out = Path(gen_dir), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cm4 = FIRMWARE_DIR / "cortex_m4"
+    cmd = [gcc, *M4_FLAGS, *WARN, "-ffunction-sections", "-fdata-sections",
+           f"-I{RUNTIME}", f"-I{gen_dir}"]
+    if portable:
+        cmd += ["-DKWS_PORTABLE"]
+    cmd += [*_sources(gen_dir, cm4), "-T", str(cm4 / "kws_m4.ld"), "-nostartfiles",
+            "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
+            f"-Wl,-Map={out.with_suffix('.map')}", "-lm", "-o", str(out)]
+    _compile(cmd)
+    return out
+
+
+def elf_sizes(elf: str | Path) -> dict:
+    """Flash (text + rodata + data init) and static RAM (data + bss) of the ELF, bytes. The
+    harness mailbox (.noinit) and the reserved stack are reported apart."""
+    from elftools.elf.elffile import ELFFile
+
+    sizes = {}
+    with open(elf, "rb") as f:
+        for s in ELFFile(f).iter_sections():
+            sizes[s.name] = s["sh_size"]
+    text = sizes.get(".text", 0) + sizes.get(".ARM.exidx", 0)
+    rodata, data, bss = sizes.get(".rodata", 0), sizes.get(".data", 0), sizes.get(".bss", 0)
+    return {"text": text, "rodata": rodata, "data": data, "bss": bss,
+            "flash_bytes": text + rodata + data, "static_ram_bytes": data + bss,
+            "mailbox_bytes": sizes.get(".noinit", 0), "stack_reserved": sizes.get(".stack", 0)}
