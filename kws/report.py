@@ -86,7 +86,7 @@ class Inputs:
         gone = [k for k in keys if self.found.get(k) is None]
         if not gone:
             return None
-        stages = sorted({SOURCES[k][1] for k in gone})
+        stages = list(dict.fromkeys(SOURCES[k][1] for k in gone))  # pipeline order
         files = ", ".join(f"`reports/{SOURCES[k][0]}`" for k in gone)
         run = " ".join(stages)
         return f"_Not in this run: {files} missing. Run `dvc repro {run}` to fill this section._"
@@ -178,10 +178,10 @@ def fig_latency(rows: list[tuple[str, dict]], path: Path) -> None:
         ax.text(left, y, f" {left:.3g} ms", va="center")
     ax.set_yticks(range(len(rows)), [r[0] for r in rows])
     ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("ms per 1 s window (log scale)")
+    ax.set_xlabel("ms per inference (MCU: per 1 s window)")
+    ax.set_xlim(0, ax.get_xlim()[1] * 1.15)
     ax.set_title("Latency: host CPU vs emulated Cortex-M4")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, fontsize=8)
     _save(fig, path)
 
 
@@ -231,13 +231,14 @@ def fig_prune(un: Optional[list], st: Optional[list], path: Path) -> None:
                     ax.plot(*zip(*pts), style, marker=".", color="k", label=col)
         if st:
             norms = sorted({k.rsplit("_", 1)[0] for k in st[0] if k.endswith("_finetuned")})
-            for n in norms:
+            for i, n in enumerate(norms):
                 for kind, style in (("pruned", "--"), ("finetuned", "-")):
                     col = f"{n}_{kind}"
                     pts = sorted((r[x], r[col]) for r in st
                                  if r.get(x) is not None and r.get(col) is not None)
                     if pts:
-                        ax.plot(*zip(*pts), style, marker="o", ms=3, label=f"{n} {kind}")
+                        ax.plot(*zip(*pts), style, marker="o", ms=3, color=f"C{i}",
+                                label=f"{n} {kind}")
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy")
