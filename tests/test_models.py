@@ -85,8 +85,8 @@ def test_dense_input_is_flattened_nhwc():
 
 def test_param_counts_by_hand():
     tiny = build_model("tiny_conv", N_LABELS, SHAPE)
-    # conv 10*8*1*8 + 8 = 648; dense 25*5*8*12 + 12 = 12012
-    assert sum(p.numel() for p in tiny.parameters()) == 648 + 12012
+    # conv 10*8*1*8 + 8 = 648; BN 2*8 (folded into the conv at export); dense 25*5*8*12 + 12
+    assert sum(p.numel() for p in tiny.parameters()) == 648 + 16 + 12012
     ds = build_model("ds_cnn", N_LABELS, SHAPE)
     conv1 = 10 * 4 * 1 * 64 + 64
     block = (3 * 3 * 64 + 64) + (64 * 64 + 64) + 2 * (2 * 64)  # dw, pw, two BN (gamma, beta)

@@ -2,7 +2,6 @@
 with fake quantization, sizes by hand, and 8-bit fake quantization of a trained model costs less
 than a point of accuracy."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -113,25 +112,6 @@ def test_8bit_fake_quant_of_a_trained_model_costs_less_than_a_point(make, epochs
         qm = quantize_model(model, QuantConfig.integer(8, scheme))
         qm.calibrate([x_train[:200]])
         assert abs(accuracy(qm, xt, yt) - float_acc) < 0.01
-
-
-def test_8bit_ptq_of_the_pipeline_model_costs_less_than_a_point():
-    """On the real checkpoint and features, when the pipeline has produced them."""
-    root = Path(__file__).resolve().parents[1]
-    ckpt, test, train = (root / "models/model.pt", root / "data/features/test.npz",
-                         root / "data/features/train.npz")
-    if not (ckpt.exists() and test.exists() and train.exists()):
-        pytest.skip("models/model.pt or data/features not built yet")
-    from kws.quant.sweep import batches, calibration_subset
-    from kws.training import load_checkpoint, load_split
-
-    model, _ = load_checkpoint(ckpt)
-    t, tr = load_split(test), load_split(train)
-    t.x, t.y = t.x[:1000], t.y[:1000]
-    float_acc = accuracy(model, t.x, t.y)
-    qm = quantize_model(model, QuantConfig.integer(8, "symmetric"))
-    qm.calibrate(batches(calibration_subset(tr, 500, 0), 250))
-    assert abs(accuracy(qm, t.x, t.y) - float_acc) < 0.01
 
 
 def test_qat_trains_through_the_quantizers():
