@@ -225,10 +225,12 @@ def fig_prune(un: Optional[list], st: Optional[list], path: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), sharey=True)
     for ax, (x, label, with_un) in zip(axes, xs):
         if with_un and un:
-            for col, style in (("unstructured_pruned", "--"), ("unstructured_finetuned", "-")):
+            for col, style, colour in (("unstructured_pruned", ":", "0.55"),
+                                       ("unstructured_finetuned", "-", "k")):
                 pts = sorted((r["params"], r[col]) for r in un if r.get(col) is not None)
                 if pts:
-                    ax.plot(*zip(*pts), style, marker=".", color="k", label=col)
+                    ax.plot(*zip(*pts), style, marker="s", ms=3, color=colour,
+                            label=col.replace("_", " "))
         if st:
             norms = sorted({k.rsplit("_", 1)[0] for k in st[0] if k.endswith("_finetuned")})
             for i, n in enumerate(norms):
@@ -592,10 +594,37 @@ def section_prune(pg: Page) -> None:
     if missing:
         pg.add(missing)
     fig_prune(un, st, pg.fig_dir / "pruning.png")
-    pg.add(pg.img("pruning.png", "pruning curves"),
-           "_What it means_: unstructured sparsity removes parameters but not time on a dense "
-           "kernel; only structured removal makes the model smaller and faster, at a larger cost "
-           "in accuracy that fine-tuning recovers in part.")
+    pg.add(pg.img("pruning.png", "pruning curves"))
+    pg.add(_prune_meaning(un, st))
+
+
+def _prune_meaning(un: Optional[list], st: Optional[list]) -> str:
+    """One sentence from the sweep: the half-size points against the unpruned model."""
+    said = []
+    if un:
+        half = [r for r in un if r.get("sparsity") == 0.5]
+        if half:
+            said.append(f"zeroing half of the weights leaves {pct(half[0].get('unstructured_pruned'))} "
+                        f"accuracy, {pct(half[0].get('unstructured_finetuned'))} after fine-tuning, "
+                        "but a dense kernel still does every multiply")
+    if st:
+        base = next((r for r in st if not r["ratio"]), None)
+        half = next((r for r in st if r["ratio"] == 0.5), None)
+        if base and half:
+            norms = [k[:-len("_finetuned")] for k in half if k.endswith("_finetuned")]
+            best = max(norms, key=lambda n: half.get(f"{n}_finetuned") or 0)
+            when = ""
+            if half.get("mcu_ms") and base.get("mcu_ms"):
+                when = (f" and {half['mcu_ms']:.0f} instead of {base['mcu_ms']:.0f} ms on the "
+                        "emulated MCU")
+            said.append(f"removing half of the channels cuts FLOPs "
+                        f"{base['flops'] / max(1, half['flops']):.1f}x{when}, at "
+                        f"{pct(half.get(f'{best}_finetuned'))} accuracy after fine-tuning "
+                        f"(best norm: {best})")
+    if not said:
+        return ("_What it means_: only structured removal makes the model smaller and faster; "
+                "unstructured sparsity saves nothing on a dense kernel.")
+    return "_What it means_: " + "; ".join(said) + "."
 
 
 SECTIONS = (section_data, section_views, section_size, section_latency, section_training,
