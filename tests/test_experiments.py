@@ -92,6 +92,9 @@ def repo(tmp_path_factory):
     with (repo / "params.yaml").open("w") as f:
         yaml.dump(params, f)
     _sh(repo, "git", "init", "-q", "-b", "main")
+    # dvc exp commits through its own git libraries: give them an identity in the repo itself
+    _sh(repo, "git", "config", "user.name", "kws test")
+    _sh(repo, "git", "config", "user.email", "kws-test@example.invalid")
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-q", "-m", "baseline with tiny params")
     for name, sets in EXPERIMENTS.items():
