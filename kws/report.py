@@ -256,7 +256,7 @@ class Page:
     fig_dir: Path        # where this stage writes its figures
     rel_figs: str        # fig_dir as linked from README.md
     parts: list = field(default_factory=list)
-    plot_rows: dict = field(default_factory=lambda: {"board": [], "latency": []})
+    plot_rows: dict = field(default_factory=lambda: {"board": [], "latency": [], "accuracy": []})
     board_bars: list = field(default_factory=list)  # (name, flash %, RAM %) for board.png
 
     def add(self, *text: str) -> None:
@@ -385,8 +385,12 @@ def section_size(pg: Page) -> None:
                    "macs_derived": "macs"}.get(what)
             mine = ours.get(key) if ours and key else None
             if what.startswith("accuracy"):
-                mine = (pg.inp["train"] or {}).get("test_accuracy") if arch == prof["arch"] else None
-                shown, mine_s = pct(fig["value"]), (pct(mine) + " (this data set)" if mine else "")
+                t = pg.inp["train"] or {}
+                mine = t.get("test_accuracy") if arch == prof["arch"] else None
+                mine_s = pct(mine) + " (this run's test split)" if mine else ""
+                if mine and t.get("real_sample_accuracy") is not None:
+                    mine_s += f"; {pct(t['real_sample_accuracy'])} on real recordings"
+                shown = pct(fig["value"])
             else:
                 shown, mine_s = num(fig["value"]), num(mine) if mine is not None else ""
             src = next((s for s in m.get("sources", []) if s["key"] == fig["source"]), None)
@@ -486,6 +490,11 @@ def section_training(pg: Page) -> None:
     for name, alt in (("training_curves.png", "training curves"), ("confusion.png", "confusion")):
         if (figs / name).is_file():
             pg.add(pg.img(name, alt, "figures"))
+    pg.plot_rows["accuracy"].append({"point": "float32 test (PyTorch)",
+                                     "accuracy": t["test_accuracy"]})
+    if t.get("real_sample_accuracy") is not None:
+        pg.plot_rows["accuracy"].append({"point": "float32 real recordings",
+                                         "accuracy": t["real_sample_accuracy"]})
     pca = t.get("per_class_accuracy") or {}
     real = t.get("real_sample") or {}
     rpc = real.get("per_class_accuracy") or {}
@@ -509,6 +518,7 @@ def section_int8(pg: Page) -> None:
     if c is None:
         pg.add(pg.inp.missing("convert"))
         return
+    pg.plot_rows["accuracy"].append({"point": "int8 test (LiteRT)", "accuracy": c["int8_accuracy"]})
     rows = [["float32 (PyTorch)", pct(c["float_accuracy"]), "", ""],
             ["int8 TFLite (LiteRT)", pct(c["int8_accuracy"]), num(c["tflite_bytes"]) + " B",
              num(c["tflm_arena_bytes"]) + " B"]]
@@ -642,7 +652,7 @@ def write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:
 def build(reports: str | Path, fig_dir: str | Path, data_dir: str | Path,
           rel_figs: str = "figures/report") -> str:
     """Render every section from ``reports``; write figures to ``fig_dir`` and the dvc plot
-    tables (board.csv, latency.csv) to ``data_dir``. Returns the markdown page."""
+    tables (board.csv, latency.csv, accuracy.csv) to ``data_dir``. Returns the markdown page."""
     inp = Inputs.load(reports)
     pg = Page(inp, Path(fig_dir), rel_figs)
     Path(fig_dir).mkdir(parents=True, exist_ok=True)
@@ -655,4 +665,5 @@ def build(reports: str | Path, fig_dir: str | Path, data_dir: str | Path,
         fn(pg)
     write_csv(Path(data_dir) / "board.csv", pg.plot_rows["board"], ["point", "percent"])
     write_csv(Path(data_dir) / "latency.csv", pg.plot_rows["latency"], ["point", "ms"])
+    write_csv(Path(data_dir) / "accuracy.csv", pg.plot_rows["accuracy"], ["point", "accuracy"])
     return "\n\n".join(p for p in pg.parts if p) + "\n"

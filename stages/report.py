@@ -8,6 +8,7 @@ in one line which stage to run. Writes:
   reports/figures/report/*.png    its figures: data set, board share, latency, quantization, pruning
   reports/report/board.csv        % of the board per model and resource   (dvc plots)
   reports/report/latency.csv      ms per place and stage (CPU, emulated MCU stages) (dvc plots)
+  reports/report/accuracy.csv     test accuracy float32 vs int8, and on real recordings (dvc plots)
 
 Run from the repository root.
 """

@@ -162,6 +162,9 @@ def test_full_report_numbers(tmp_path):
     assert got["ds_cnn int8 peak RAM"] == pytest.approx(10.0, abs=1e-3)
     assert got["firmware flash (measured)"] == pytest.approx(5.0, abs=1e-3)
     lat = {r["point"]: float(r["ms"]) for r in csv.DictReader((root / "report/latency.csv").open())}
+    acc = {r["point"]: float(r["accuracy"])
+           for r in csv.DictReader((root / "report/accuracy.csv").open())}
+    assert acc == {"float32 test (PyTorch)": 0.875, "int8 test (LiteRT)": 0.85}
     assert lat == {"cpu network": 0.5, "mcu features": 10.0, "mcu network": 40.0,
                    "mcu postprocess": 0.0}
 
