@@ -529,8 +529,27 @@ def section_int8(pg: Page) -> None:
            + ", ".join(f"{k} x{v}" for k, v in c["op_counts"].items())
            + (f"; layout ops: {', '.join(c['layout_ops'])}" if c.get("layout_ops") else
               "; no Transpose/Pad layout ops."),
+           _firmware_agreement(pg.inp["firmware"]),
            f"_What it means_: full int8 changes test accuracy by "
            f"{c['int8_minus_float_points']:+.1f} points while the weights shrink about 4x.")
+
+
+def _firmware_agreement(fw: Optional[dict]) -> str:
+    """The firmware's C engine against LiteRT and its C MFCC against Python, when it ran."""
+    if not fw or "litert" not in fw:
+        return ""
+    lit, mf = fw["litert"], fw.get("mfcc") or {}
+    text = (f"The firmware's C engine gives LiteRT's exact int8 outputs on "
+            f"{lit.get('host_exact_clips')}/{lit.get('clips')} test clips (host build)"
+            + (f", and the emulated Cortex-M4 build on {lit.get('emulated_clips')} clips "
+               f"{'bit-exactly' if lit.get('emulated_bit_exact') else 'NOT bit-exactly'}"
+               if lit.get("emulated_clips") else ""))
+    if mf:
+        frac = mf.get("identical_fraction")
+        same = ">99.99%" if frac is not None and 0.9999 < frac < 1 else pct(frac, 2)
+        text += (f"; its C MFCC equals the Python one in {same} "
+                 f"of the quantized inputs (at most {mf.get('max_lsb')} LSB apart)")
+    return text + "."
 
 
 def section_quant(pg: Page) -> None:

@@ -98,7 +98,10 @@ def full(root: Path) -> Path:
                    "postprocess": {"cycles": 0, "ms": 0.0}},
         "network": {"dsp": {"cycles": 2_560_000, "ms": 40.0, "cycles_per_mac": 1.28},
                     "portable": {"cycles": 5_120_000, "ms": 80.0, "cycles_per_mac": 2.56}},
-        "timing_note": "Cycles come from a Cortex-M4 timing model."})
+        "timing_note": "Cycles come from a Cortex-M4 timing model.",
+        "litert": {"clips": 20, "host_exact_clips": 20, "emulated_clips": 3,
+                   "emulated_bit_exact": True},
+        "mfcc": {"identical_fraction": 0.99875, "max_lsb": 1}})
     # the prune stage's plot tables (kws/prune/run.py unstructured_table, structured_table)
     _csv(root / "prune/unstructured.csv", [
         {"sparsity": s, "params": p, "unstructured_pruned": a, "unstructured_finetuned": f}
@@ -140,6 +143,8 @@ def test_full_report_numbers(tmp_path):
     # int8 and quantization: within 1 point of 0.875 -> PTQ at 8 bits, QAT at 4 bits
     assert "| int8 TFLite (LiteRT) | 85.0% | 45,000 B | 24,000 B |" in page
     assert "PTQ goes down to 8 bits and QAT to 4 bits" in page
+    assert ("exact int8 outputs on 20/20 test clips (host build), and the emulated Cortex-M4 "
+            "build on 3 clips bit-exactly; its C MFCC equals the Python one in 99.88%") in page
     # literature: the cited DS-CNN parameter count beside ours
     assert "| `ds_cnn` | params | 23,756 | 23,756 | yes |" in page
     # pruning tables
