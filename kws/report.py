@@ -474,7 +474,20 @@ def section_latency(pg: Page) -> None:
         pg.add(f"_What it means_: the network runs about {fw['stages']['network']['ms'] / cpu:.0f}x "
                f"slower on the {clock:g} MHz Cortex-M4 than on the host CPU; one full 1 s window "
                f"(features + network + post-processing) takes {total:.1f} ms, "
-               f"{'well within' if total < 1000 else 'more than'} the 1 s of audio it covers.")
+               f"{'well within' if total < 1000 else 'more than'} the 1 s of audio it covers."
+               + _streaming(fw, clock))
+
+
+def _streaming(fw: dict, clock_mhz: float) -> str:
+    """Streaming cost: a device computes one new MFCC frame per stride, not the whole window."""
+    per_frame = fw["stages"]["features"].get("cycles_per_frame")
+    if not per_frame:
+        return ""
+    frame_ms = per_frame / (clock_mhz * 1e3)
+    net = fw["stages"]["network"]["ms"] + fw["stages"].get("postprocess", {}).get("ms", 0.0)
+    return (f" Streaming, as the Arduino sketch runs, each stride needs one new MFCC frame "
+            f"({frame_ms:.2f} ms) and, per inference, the network and post-processing "
+            f"({net:.1f} ms).")
 
 
 def section_training(pg: Page) -> None:

@@ -139,6 +139,8 @@ def test_full_report_numbers(tmp_path):
     # latency: MCU network 40 ms vs CPU 0.5 ms = 80x; the whole window 50 ms
     assert "about 80x slower" in page and "takes 50.0 ms" in page
     assert "| Cortex-M4 64 MHz (emulated) | network | 40.00 |" in page
+    # 13061 cycles per frame at 64 MHz = 0.204 ms
+    assert "one new MFCC frame (0.20 ms)" in page and "post-processing (40.0 ms)" in page
     assert "1.28 cycles/MAC" in page and "not a board measurement" in page
     # int8 and quantization: within 1 point of 0.875 -> PTQ at 8 bits, QAT at 4 bits
     assert "| int8 TFLite (LiteRT) | 85.0% | 45,000 B | 24,000 B |" in page
