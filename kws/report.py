@@ -25,7 +25,6 @@ SOURCES = {
     "data": ("data/metrics.json", "download"),
     "features": ("features/metrics.json", "featurize"),
     "train": ("train/metrics.json", "train"),
-    "history": ("train/history.csv", "train"),
     "profile": ("profile/metrics.json", "profile"),
     "models": ("profile/models.csv", "profile"),
     "convert": ("convert/metrics.json", "convert"),
