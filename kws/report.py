@@ -142,7 +142,8 @@ def fig_dataset(feat: dict, path: Path) -> None:
                   ha="right")
     ax.set_ylabel("clean clips")
     ax.set_title("Clips per label and split (before augmentation)")
-    ax.legend()
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.25)
+    ax.legend(ncol=len(splits), loc="upper right")
     _save(fig, path)
 
 
