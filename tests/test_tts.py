@@ -100,8 +100,12 @@ def test_missing_engine_is_skipped_with_a_message(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert "skipping TTS engine flite" in err and len(err.strip().splitlines()) == 1
     monkeypatch.setitem(tts._INSTANCES, "flite", flite)
-    with pytest.raises(syn.ToolMissingError, match="none of data.synthetic.engines"):
+    with pytest.raises(syn.ToolMissingError, match="^flite not found on PATH"):
         syn.generate(tmp_path / "x", speakers=3, progress=False, engines=["flite"])
+    monkeypatch.setenv("PATH", str(tmp_path))  # no espeak-ng either
+    with pytest.raises(syn.ToolMissingError, match="none of data.synthetic.engines.*apt-get "
+                       "install flite.*apt-get install espeak-ng"):
+        syn.generate(tmp_path / "y", speakers=6, progress=False, engines=["flite", "espeak-ng"])
 
 
 def _engine_or_skip(name):

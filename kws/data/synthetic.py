@@ -457,11 +457,13 @@ def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200
 
     t0 = time.perf_counter()
     used, skipped, exe = _available(engines)
-    for name, why in skipped.items():
-        print(f"synthetic: skipping TTS engine {name}: {why}", file=sys.stderr, flush=True)
     if not used:
+        if len(skipped) == 1:
+            raise ToolMissingError(next(iter(skipped.values())))
         raise ToolMissingError(f"none of data.synthetic.engines {list(engines)} is installed: "
                                + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    for name, why in skipped.items():
+        print(f"synthetic: skipping TTS engine {name}: {why}", file=sys.stderr, flush=True)
     share = share_speakers(speakers, used)
     if min(share.values()) < 3:
         raise ParamsError(f"data.synthetic.speakers = {speakers}: too few for {len(used)} engines "
