@@ -136,3 +136,23 @@ def test_engine_is_deterministic_per_speaker_and_voices_differ(name):
     e.begin(a, 5)
     slow = e.speak("seven", a, speed=0.7)
     assert len(slow) > 1.2 * len(x1)  # the speed control reaches the engine
+
+
+def test_bench_variants_differ_only_in_engines_and_augmentation():
+    from pathlib import Path
+
+    from kws.bench_tts import variant_params
+    from kws.data.augment import Strong
+
+    raw = config._yaml12().load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    a = config.parse(variant_params(raw, "a", 30, 3, 1))
+    b = config.parse(variant_params(raw, "b", 30, 3, 1))
+    assert a.data.synthetic.engines == ["espeak-ng"] and a.data.synthetic.jitter == 0
+    assert Strong.from_params(a.features.augment) is None
+    assert b.data.synthetic.engines == config.parse(raw).data.synthetic.engines
+    assert Strong.from_params(b.features.augment) is not None
+    for p in (a, b):
+        assert (p.data.synthetic.speakers, p.train.epochs, p.features.augment.copies) == (30, 3, 1)
+    assert a.model == b.model and a.train == b.train
+    assert a.data.synthetic.model_copy(update={"engines": [], "jitter": 0}) == \
+        b.data.synthetic.model_copy(update={"engines": [], "jitter": 0})
