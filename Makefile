@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 # Programs the pipeline calls, and the Debian packages that provide them.
 APT_PACKAGES := espeak-ng sox gcc-arm-none-eabi libnewlib-arm-none-eabi chromium chromium-driver
 NEEDED_COMMANDS := espeak-ng sox arm-none-eabi-gcc chromium chromedriver
+# flite: a second TTS engine for the synthetic data (skipped with a message if missing)
+APT_PACKAGES += flite
+NEEDED_COMMANDS += flite
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep torch/numpy from oversubscribing the 2 cores when pytest-xdist runs two workers.
 PYTEST_WORKERS ?= 2

@@ -37,6 +37,19 @@ class SyntheticParams(Section):
     workers: int = Field(2, ge=1, le=64)
     speed_wpm: tuple[int, int] = Field((110, 210), description="espeak-ng speed range, words/min")
     pitch: tuple[int, int] = Field((20, 80), description="espeak-ng pitch range (0..99)")
+    # Several engines (issue 9, kws/data/tts.py); a key left out keeps the espeak-only set.
+    engines: list[Literal["espeak-ng", "flite", "piper", "hibari"]] = Field(
+        default_factory=lambda: ["espeak-ng"],
+        description="TTS engines sharing the speakers; a missing one is skipped with a message")
+    jitter: float = Field(0.0, ge=0, le=0.3, description="per-clip speed/pitch spread around "
+                          "the speaker's own, as a fraction")
+
+    @field_validator("engines")
+    @classmethod
+    def _engines_ok(cls, v: list) -> list:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("needs at least one engine, none repeated")
+        return v
 
     @field_validator("speed_wpm")
     @classmethod
@@ -112,6 +125,32 @@ class AugmentParams(Section):
     time_shift_ms: float = Field(100.0, ge=0, le=500)
     background_probability: float = Field(0.8, ge=0, le=1)
     background_volume: float = Field(0.1, ge=0, le=1)
+    # Strong augmentation (issue 9, kws/data/augment.py): every part is off unless set.
+    speed: tuple[float, float] = Field((1.0, 1.0), description="speed perturbation factor range "
+                                       "(resampling: tempo and pitch together)")
+    pitch_semitones: float = Field(0.0, ge=0, le=12, description="pitch shift uniform in +-this")
+    pitch_probability: float = Field(0.0, ge=0, le=1)
+    reverb_probability: float = Field(0.0, ge=0, le=1, description="room reverb from a "
+                                      "generated impulse response")
+    rt60_s: tuple[float, float] = Field((0.15, 0.8), description="reverb time range, seconds")
+    eq_probability: float = Field(0.0, ge=0, le=1, description="band-limiting and microphone-"
+                                  "like EQ (high-pass, low-pass, a resonance)")
+    snr_db: Optional[tuple[float, float]] = Field(None, description="background noise at an SNR "
+                                                  "in this range (dB); null: by volume as above")
+    gain_db: tuple[float, float] = Field((0.0, 0.0), description="level change range, dB")
+
+    @field_validator("speed", "rt60_s", "snr_db", "gain_db")
+    @classmethod
+    def _range_ok(cls, v, info):
+        if v is None:
+            return v
+        lo, hi = v
+        limits = {"speed": (0.5, 2.0), "rt60_s": (0.01, 3.0), "snr_db": (-20.0, 60.0),
+                  "gain_db": (-40.0, 20.0)}[info.field_name]
+        if not limits[0] <= lo <= hi <= limits[1]:
+            raise ValueError(f"needs [low, high] with {limits[0]} <= low <= high <= {limits[1]} "
+                             f"(got {list(v)})")
+        return v
 
 
 class FeaturesParams(Section):

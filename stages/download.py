@@ -55,7 +55,8 @@ def main() -> None:
                                         seed=d.seed, workers=s.workers, speed_wpm=s.speed_wpm,
                                         pitch=s.pitch, validation_percentage=d.validation_percentage,
                                         testing_percentage=d.testing_percentage,
-                                        progress=not args.quiet)
+                                        progress=not args.quiet, engines=s.engines,
+                                        jitter=s.jitter)
             skipped = sc.Skipped().to_dict()
         elif d.source == "folder":
             report = sc.import_folder(d.folder, tmp, d.validation_percentage, d.testing_percentage)

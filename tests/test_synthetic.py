@@ -211,7 +211,8 @@ def test_missing_espeak_is_a_tool_error_with_the_install_hint(tmp_path, monkeypa
 def test_missing_espeak_in_the_stage_is_one_line(tmp_path):
     (tmp_path / "params.yaml").write_text("data: {synthetic: {speakers: 3}}\n")
     r = subprocess.run([sys.executable, str(STAGE), "--quiet"], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120, env={"PATH": str(tmp_path), "HOME": str(tmp_path)})
+                       text=True, timeout=120, env={"PATH": str(tmp_path), "HOME": str(tmp_path),
+                                                   "PYTHONPATH": str(REPO)})
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: espeak-ng not found") and r.stderr.count("\n") == 1
     assert "apt-get install espeak-ng" in r.stderr

@@ -10,6 +10,23 @@ For one clip of ``n`` samples:
    ``[0, background_volume]``, is added; otherwise nothing.
 3. clip to ``[-1, 1]``.
 
+Strong augmentation (``features.augment`` keys ``speed``, ``pitch_*``, ``reverb_probability``,
+``rt60_s``, ``eq_probability``, ``snr_db``, ``gain_db``; all off unless set), applied before the
+steps above on the clean clip, in this order:
+
+a. speed perturbation: resampled by a factor uniform in ``speed`` (tempo and pitch together,
+   as Kaldi's 3-way speed perturbation), then padded/trimmed back to ``n``.
+b. pitch shift: with ``pitch_probability``, ``uniform(-pitch_semitones, +pitch_semitones)``
+   semitones at constant tempo (``librosa.effects.pitch_shift``).
+c. room reverb: with ``reverb_probability``, convolution with a generated room impulse
+   response (``room_ir``: a direct path and an exponentially decaying noise tail, RT60
+   uniform in ``rt60_s``, direct-to-reverberant ratio -3..+12 dB, the tail darker as it decays).
+d. microphone / channel EQ: with ``eq_probability``, a high-pass (60-400 Hz), a low-pass
+   (2.5-7.5 kHz: band-limited channels) and one resonance (+-6 dB around 0.5-4 kHz).
+Then time shift; then background noise, at an SNR uniform in ``snr_db`` against the word's
+active-speech RMS when ``snr_db`` is set (else by volume as in step 2); then a gain uniform in
+``gain_db`` dB; then clipping.
+
 Everything random comes from the ``numpy.random.Generator`` passed in: the same generator
 state gives the same output. Callers make one generator per clip (``clip_rng``) so the result
 does not depend on batching or thread order.
@@ -18,7 +35,7 @@ does not depend on batching or thread order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -47,6 +64,127 @@ def noise_segment(noises: Sequence[np.ndarray], n: int, rng: np.random.Generator
     return noise[start:start + n]
 
 
+def speed_perturb(x: np.ndarray, factor: float, rate: int = 16000) -> np.ndarray:
+    """``x`` played ``factor`` times faster (pitch up by the same factor), same length."""
+    from kws.audio import pad_or_trim, resample
+
+    if factor == 1.0:
+        return x
+    out_rate = int(round(rate / factor / 50.0)) * 50
+    return pad_or_trim(resample(x, rate, out_rate), len(x))
+
+
+def pitch_shift(x: np.ndarray, semitones: float, rate: int = 16000) -> np.ndarray:
+    """``x`` ``semitones`` higher at the same tempo (librosa's phase vocoder + resampling)."""
+    import librosa
+
+    if semitones == 0:
+        return x
+    return librosa.effects.pitch_shift(np.asarray(x, np.float32), sr=rate, n_steps=semitones,
+                                       n_fft=512, res_type="soxr_hq").astype(np.float32)
+
+
+def room_ir(rng: np.random.Generator, rt60: float, rate: int = 16000) -> np.ndarray:
+    """A generated room impulse response: direct path, 2-12 ms gap, then noise decaying 60 dB
+    in ``rt60`` seconds, low-passed more as it goes (air and walls absorb highs), with a
+    direct-to-reverberant energy ratio uniform in -3..+12 dB."""
+    from scipy.signal import butter, sosfilt
+
+    n = max(16, int(min(rt60 * 1.2, 1.0) * rate))
+    t = np.arange(n) / rate
+    tail = rng.standard_normal(n) * np.exp(-6.908 * t / rt60)
+    dark = sosfilt(butter(1, float(rng.uniform(1500, 4000)), "low", fs=rate, output="sos"), tail)
+    mix = np.clip(t / max(rt60, 1e-3), 0, 1)
+    tail = (1 - mix) * tail + mix * dark
+    gap = int(rng.uniform(0.002, 0.012) * rate)
+    tail[:gap] = 0
+    tail /= np.sqrt(np.sum(tail ** 2)) + 1e-12
+    drr_db = rng.uniform(-3.0, 12.0)
+    ir = tail
+    ir[0] = 10 ** (drr_db / 20)
+    return ir.astype(np.float32)
+
+
+def reverb(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    """``x`` convolved with ``ir`` (same length, same peak level)."""
+    from scipy.signal import fftconvolve
+
+    y = fftconvolve(x, ir)[: len(x)]
+    peak = np.max(np.abs(x))
+    return (y * (peak / (np.max(np.abs(y)) + 1e-12))).astype(np.float32)
+
+
+def mic_eq(x: np.ndarray, highpass: float, lowpass: float, res_hz: float, res_db: float,
+           rate: int = 16000) -> np.ndarray:
+    """A channel: 2nd-order high-pass at ``highpass``, 4th-order low-pass at ``lowpass`` (Hz;
+    none at or above Nyquist) and a resonance of ``res_db`` at ``res_hz`` (Q 2)."""
+    from scipy.signal import butter, iirpeak, lfilter, sosfilt
+
+    y = sosfilt(butter(2, highpass, "high", fs=rate, output="sos"), x)
+    if lowpass < rate / 2:
+        y = sosfilt(butter(4, lowpass, "low", fs=rate, output="sos"), y)
+    b, a = iirpeak(res_hz, 2.0, fs=rate)
+    y = y + (10 ** (res_db / 20) - 1) * lfilter(b, a, y)
+    return y.astype(np.float32)
+
+
+def active_rms(x: np.ndarray, frame: int = 160, floor_db: float = -30.0) -> float:
+    """RMS over the 10 ms frames within ``floor_db`` of the loudest (the spoken part)."""
+    n = len(x) // frame
+    if n == 0:
+        return float(np.sqrt(np.mean(np.square(x)))) if len(x) else 0.0
+    e = np.mean(x[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1)
+    if e.max() <= 0:
+        return 0.0
+    return float(np.sqrt(e[e >= e.max() * 10 ** (floor_db / 10)].mean()))
+
+
+@dataclass(frozen=True)
+class Strong:
+    """The strong-augmentation settings (see the module docstring); from ``features.augment``."""
+
+    speed: tuple = (1.0, 1.0)
+    pitch_semitones: float = 0.0
+    pitch_probability: float = 0.0
+    reverb_probability: float = 0.0
+    rt60_s: tuple = (0.15, 0.8)
+    eq_probability: float = 0.0
+    snr_db: Optional[tuple] = None
+    gain_db: tuple = (0.0, 0.0)
+
+    @classmethod
+    def from_params(cls, aug) -> Optional["Strong"]:
+        s = cls(tuple(aug.speed), aug.pitch_semitones, aug.pitch_probability,
+                aug.reverb_probability, tuple(aug.rt60_s), aug.eq_probability,
+                None if aug.snr_db is None else tuple(aug.snr_db), tuple(aug.gain_db))
+        return None if s == cls() else s
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        """Every random number of one clip, in a fixed order whatever is used."""
+        return {"speed": rng.uniform(*self.speed),
+                "pitch": rng.uniform() < self.pitch_probability,
+                "semitones": rng.uniform(-self.pitch_semitones, self.pitch_semitones),
+                "reverb": rng.uniform() < self.reverb_probability,
+                "rt60": rng.uniform(*self.rt60_s),
+                "ir_seed": int(rng.integers(2 ** 32)),
+                "eq": rng.uniform() < self.eq_probability,
+                "highpass": rng.uniform(60, 400), "lowpass": rng.uniform(2500, 7500),
+                "res_hz": rng.uniform(500, 4000), "res_db": rng.uniform(-6, 6),
+                "snr": rng.uniform(*self.snr_db) if self.snr_db else None,
+                "gain": rng.uniform(*self.gain_db)}
+
+    def voice(self, x: np.ndarray, d: dict, rate: int) -> np.ndarray:
+        """Steps a-d on the clean clip."""
+        x = speed_perturb(x, d["speed"], rate)
+        if d["pitch"] and self.pitch_semitones > 0:
+            x = pitch_shift(x, d["semitones"], rate)
+        if d["reverb"]:
+            x = reverb(x, room_ir(np.random.default_rng(d["ir_seed"]), d["rt60"], rate))
+        if d["eq"]:
+            x = mic_eq(x, d["highpass"], d["lowpass"], d["res_hz"], d["res_db"], rate)
+        return np.asarray(x, np.float32)
+
+
 @dataclass(frozen=True)
 class Augmenter:
     """``time_shift_ms``, ``background_probability``, ``background_volume`` as in
@@ -57,11 +195,12 @@ class Augmenter:
     background_volume: float
     noises: tuple = ()
     sample_rate: int = 16000
+    strong: Optional[Strong] = None
 
     @classmethod
     def from_params(cls, aug, noises: Sequence[np.ndarray], sample_rate: int = 16000) -> "Augmenter":
         return cls(aug.time_shift_ms, aug.background_probability, aug.background_volume,
-                   tuple(noises), sample_rate)
+                   tuple(noises), sample_rate, Strong.from_params(aug))
 
     @property
     def max_shift(self) -> int:
@@ -74,9 +213,22 @@ class Augmenter:
         shift = int(rng.integers(-self.max_shift, self.max_shift + 1)) if self.max_shift else 0
         use_noise = rng.uniform() < self.background_probability
         volume = rng.uniform(0.0, self.background_volume)
-        out = time_shift(x, shift)
-        if use_noise and self.noises and volume > 0:
-            out = out + volume * noise_segment(self.noises, len(x), rng)
+        if self.strong is None:
+            out = time_shift(x, shift)
+            if use_noise and self.noises and volume > 0:
+                out = out + volume * noise_segment(self.noises, len(x), rng)
+            return np.clip(out, -1.0, 1.0).astype(np.float32)
+        d = self.strong.draw(rng)
+        out = time_shift(self.strong.voice(x, d, self.sample_rate), shift)
+        if use_noise and self.noises:
+            seg = noise_segment(self.noises, len(x), rng)
+            if d["snr"] is not None:
+                s_rms, n_rms = active_rms(out), float(np.sqrt(np.mean(seg ** 2)))
+                if s_rms > 0 and n_rms > 0:
+                    out = out + seg * (s_rms / n_rms / 10 ** (d["snr"] / 20))
+            elif volume > 0:
+                out = out + volume * seg
+        out = out * 10 ** (d["gain"] / 20)
         return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
@@ -95,5 +247,6 @@ def usable_noises(noises: Sequence[np.ndarray], n: int) -> list[np.ndarray]:
     return [np.asarray(z, np.float32) for z in noises if len(z) >= n]
 
 
-__all__ = ["Augmenter", "clip_rng", "time_shift", "noise_segment", "silence_clip",
+__all__ = ["Augmenter", "Strong", "speed_perturb", "pitch_shift", "room_ir", "reverb", "mic_eq",
+           "active_rms", "clip_rng", "time_shift", "noise_segment", "silence_clip",
            "usable_noises"]

@@ -1,4 +1,13 @@
-"""The offline data set: Speech Commands words spoken by espeak-ng (``data.source: synthetic``).
+"""The offline data set: Speech Commands words spoken by TTS engines (``data.source: synthetic``).
+
+``engines`` (``data.synthetic.engines``) lists the engines to use: espeak-ng (below) and the
+engines of ``kws.data.tts`` (flite, piper, hibari). The speakers are shared out evenly among
+the engines that are installed; a missing one is skipped with a one-line message, recorded in
+the report (``engines_used``, ``engines_skipped``). Every engine's speakers get their own
+train/validation/test quota, so each split hears every engine. ``jitter`` moves each clip's
+speed and pitch by up to that fraction around its speaker's own.
+
+The espeak-ng speakers:
 
 Each *speaker* is one combination of espeak-ng settings, drawn deterministically from
 ``data.seed``: an English voice (the non-mbrola ones from ``espeak-ng --voices=en``), a voice
@@ -26,7 +35,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
 import numpy as np
 
@@ -120,6 +129,7 @@ def espeak_version(exe: str) -> str:
 class Voice:
     """One synthetic speaker: espeak-ng settings."""
 
+    engine: ClassVar[str] = "espeak-ng"
     language: str
     variant: str
     speed: int  # words per minute
@@ -133,9 +143,12 @@ class Voice:
     def speaker_id(self) -> str:
         return hashlib.sha1(self.settings.encode()).hexdigest()[:8]
 
-    def args(self, speed: Optional[int] = None) -> list[str]:
+    def args(self, speed: Optional[int] = None, pitch: Optional[int] = None) -> list[str]:
         return ["-v", f"{self.language}+{self.variant}", "-s", str(speed or self.speed),
-                "-p", str(self.pitch)]
+                "-p", str(self.pitch if pitch is None else pitch)]
+
+    def as_dict(self) -> dict:
+        return {"engine": self.engine, **asdict(self)}
 
 
 def split_quota(n: int, validation_percentage: float, testing_percentage: float) -> dict[str, int]:
@@ -180,6 +193,34 @@ def draw_voices(n: int, seed: int, languages: Sequence[str], variants: Sequence[
     return voices
 
 
+def draw_engine_speakers(eng, n: int, seed: int, validation_percentage: float = 10.0,
+                         testing_percentage: float = 10.0) -> list:
+    """``n`` distinct speakers of a ``kws.data.tts`` engine, drawn from ``seed``, with the same
+    per-split quota as ``draw_voices``."""
+    quota = split_quota(n, validation_percentage, testing_percentage)
+    rng = np.random.default_rng([seed, 0x5EED, int(hashlib.sha1(eng.name.encode()).hexdigest()[:8], 16)])
+    out, ids = [], set()
+    for _ in range(200 * n + 1000):
+        if len(out) == n:
+            break
+        sp = eng.draw(rng)
+        split = which_set(f"{sp.speaker_id}_nohash_0.wav", validation_percentage, testing_percentage)
+        if sp.speaker_id not in ids and quota[split] > 0:
+            ids.add(sp.speaker_id)
+            quota[split] -= 1
+            out.append(sp)
+    if len(out) < n:
+        raise ParamsError(f"data.synthetic.speakers: {eng.name} has too few distinct voices for "
+                          f"{n} speakers; ask for fewer")
+    return out
+
+
+def share_speakers(n: int, engines: Sequence[str]) -> dict[str, int]:
+    """``n`` speakers shared out evenly among ``engines`` (the first ones get the remainder)."""
+    k = len(engines)
+    return {e: n // k + (i < n % k) for i, e in enumerate(engines)}
+
+
 def _parse_wav(data: bytes) -> tuple[np.ndarray, int]:
     """espeak-ng's --stdout wav (its size fields are placeholders): int16 mono -> float32."""
     if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
@@ -193,9 +234,10 @@ def _parse_wav(data: bytes) -> tuple[np.ndarray, int]:
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0, rate
 
 
-def speak(text: str, voice: Voice, exe: str, speed: Optional[int] = None) -> np.ndarray:
+def speak(text: str, voice: Voice, exe: str, speed: Optional[int] = None,
+          pitch: Optional[int] = None) -> np.ndarray:
     """``text`` spoken by ``voice``, as float32 at 16 kHz (resampled without dither)."""
-    r = _espeak(exe, [*voice.args(speed), "--stdin", "--stdout"], text=text)
+    r = _espeak(exe, [*voice.args(speed, pitch), "--stdin", "--stdout"], text=text)
     x, rate = _parse_wav(r.stdout)
     return resample(x, rate, SAMPLE_RATE)
 
@@ -220,18 +262,34 @@ def _rng(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([seed, *ints])
 
 
-def make_clip(word: str, voice: Voice, seed: int, exe: str) -> tuple[np.ndarray, int]:
-    """1 s at 16 kHz of ``voice`` saying ``word``; also how many times it had to speed up."""
+def make_clip(word: str, voice, seed: int, exe: Optional[str],
+              jitter: float = 0.0) -> tuple[np.ndarray, int]:
+    """1 s at 16 kHz of ``voice`` saying ``word``; also how many times it had to speed up.
+
+    ``voice``: an espeak-ng ``Voice`` (``exe`` its executable) or a ``kws.data.tts.Speaker``.
+    ``jitter``: this clip's speed and pitch are the speaker's times uniform(1 +- jitter)."""
     text = word.replace("_", " ").replace("-", " ")
+    s_j = p_j = 1.0
+    if jitter > 0:
+        jr = _rng(seed, voice.speaker_id, word, "jitter")
+        s_j, p_j = (float(v) for v in jr.uniform(1 - jitter, 1 + jitter, size=2))
     faster = 0
     while True:
-        speed = min(450, round(voice.speed * 1.3 ** faster))
-        y = trim_silence(speak(text, voice, exe, speed))
-        if len(y) <= MAX_WORD_SAMPLES or speed >= 450:
+        if isinstance(voice, Voice):
+            speed = min(450, round(voice.speed * s_j * 1.3 ** faster))
+            pitch = int(np.clip(round(voice.pitch * p_j), 0, 99))
+            y = trim_silence(speak(text, voice, exe, speed, pitch))
+            top = speed >= 450
+        else:
+            from kws.data.tts import engine
+
+            y = trim_silence(engine(voice.engine).speak(text, voice, s_j * 1.3 ** faster, p_j))
+            top = faster >= 6
+        if len(y) <= MAX_WORD_SAMPLES or top:
             break
         faster += 1
     if len(y) == 0 or np.max(np.abs(y)) == 0:
-        raise DataError(f"espeak-ng ({voice.settings}) produced silence for '{word}'")
+        raise DataError(f"{voice.settings} produced silence for '{word}'")
     y = y[:MAX_WORD_SAMPLES]
     rng = _rng(seed, voice.speaker_id, word)
     y = y * (10 ** (rng.uniform(*PEAK_DBFS) / 20) / np.max(np.abs(y)))
@@ -328,15 +386,19 @@ def noise_plan(noise_files: int) -> list[tuple[str, str]]:
 def _task(task: dict) -> dict:
     out = Path(task["out"])
     if task["type"] == "speaker":
-        v = Voice(**task["voice"])
+        v = task["voice"]
+        if not isinstance(v, Voice):
+            from kws.data.tts import engine
+
+            engine(v.engine).begin(v, task["seed"])
         faster = 0
         for word in task["words"]:
-            clip, f = make_clip(word, v, task["seed"], task["exe"])
+            clip, f = make_clip(word, v, task["seed"], task["exe"], task.get("jitter", 0.0))
             faster += f > 0
             write_wav(out / word / f"{v.speaker_id}_nohash_0.wav", clip)
         return {"clips": len(task["words"]), "faster": faster}
     x = make_noise(task["kind"], task["seconds"], task["seed"], task["index"], task["exe"],
-                   [Voice(**v) for v in task["voices"]])
+                   task["voices"])
     write_wav(out / BACKGROUND_NOISE_DIR / task["name"], x)
     return {"clips": 1, "faster": 0}
 
@@ -346,37 +408,95 @@ def word_list(words: Sequence[str] = ()) -> list[str]:
     return list(SPEECH_COMMANDS_WORDS) + [w for w in words if w not in SPEECH_COMMANDS_WORDS]
 
 
+def _available(engines: Sequence[str]) -> tuple[list[str], dict[str, str], Optional[str]]:
+    """(usable engines in order, {skipped engine: why}, espeak-ng executable or None)."""
+    from kws.data.tts import ENGINES, engine
+
+    used, skipped, exe = [], {}, None
+    try:
+        exe = espeak_path()
+    except ToolMissingError as err:
+        espeak_err = str(err)
+    for name in engines:
+        if name not in ENGINES:
+            raise ParamsError(f"data.synthetic.engines: unknown engine {name!r}; one of "
+                              f"{', '.join(ENGINES)}")
+        if name == "espeak-ng":
+            if exe is None:
+                skipped[name] = espeak_err
+                continue
+        else:
+            try:
+                engine(name).check()
+            except ToolMissingError as err:
+                skipped[name] = str(err)
+                continue
+        used.append(name)
+    return used, skipped, exe
+
+
 def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200,
              noise_files: int = 6, noise_seconds: float = 60.0, seed: int = 59185,
              workers: int = 2, speed_wpm: tuple[int, int] = (110, 210),
              pitch: tuple[int, int] = (20, 80), validation_percentage: float = 10.0,
              testing_percentage: float = 10.0, progress: bool = True,
-             only_words: Optional[Sequence[str]] = None) -> dict:
+             only_words: Optional[Sequence[str]] = None,
+             engines: Sequence[str] = ("espeak-ng",), jitter: float = 0.0) -> dict:
     """Write the synthetic data set into ``out_dir`` (Speech Commands layout, no split lists).
 
     ``words``: keywords; those outside the 35 Speech Commands words are spoken too.
-    ``only_words`` (tests): speak just these instead. Returns a report for the metrics; the
-    voices are listed in ``out_dir/synthetic_voices.json``.
+    ``only_words`` (tests): speak just these instead. ``engines``: TTS engines to share the
+    speakers among (missing ones are skipped with a message). Returns a report for the
+    metrics; the voices are listed in ``out_dir/synthetic_voices.json``.
     """
+    import sys
+
     from tqdm import tqdm
 
+    from kws.data.tts import engine
+
     t0 = time.perf_counter()
-    exe = espeak_path()
+    used, skipped, exe = _available(engines)
+    if not used:
+        if len(skipped) == 1:
+            raise ToolMissingError(next(iter(skipped.values())))
+        raise ToolMissingError(f"none of data.synthetic.engines {list(engines)} is installed: "
+                               + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    for name, why in skipped.items():
+        print(f"synthetic: skipping TTS engine {name}: {why}", file=sys.stderr, flush=True)
+    share = share_speakers(speakers, used)
+    if min(share.values()) < 3:
+        raise ParamsError(f"data.synthetic.speakers = {speakers}: too few for {len(used)} engines "
+                          f"(each needs a train, a validation and a test speaker); ask for at "
+                          f"least {3 * len(used)}")
     out = Path(out_dir)
-    langs, variants = english_voices(exe), voice_variants(exe)
-    voices = draw_voices(speakers, seed, langs, variants, tuple(speed_wpm), tuple(pitch),
-                         validation_percentage, testing_percentage)
+    voices: list = []
+    variants: list = []
+    for name in used:
+        if name == "espeak-ng":
+            langs, variants = english_voices(exe), voice_variants(exe)
+            voices += draw_voices(share[name], seed, langs, variants, tuple(speed_wpm),
+                                  tuple(pitch), validation_percentage, testing_percentage)
+        else:
+            voices += draw_engine_speakers(engine(name), share[name], seed,
+                                           validation_percentage, testing_percentage)
+    babble = [v for v in voices if isinstance(v, Voice)]
+    if not babble and exe is not None:  # babble is espeak-ng talkers; draw some if none speak
+        babble = draw_voices(8, seed + 1, english_voices(exe), voice_variants(exe),
+                             tuple(speed_wpm), tuple(pitch))
     spoken = list(only_words) if only_words is not None else word_list(words)
     for w in spoken:
         (out / w).mkdir(parents=True, exist_ok=True)
     (out / BACKGROUND_NOISE_DIR).mkdir(parents=True, exist_ok=True)
-    plan = noise_plan(noise_files)
-    vdicts = [asdict(v) for v in voices]
+    plan = [(n, "pink" if k == "babble" and not babble else k) for n, k in noise_plan(noise_files)]
     tasks = [{"type": "noise", "out": str(out), "exe": exe, "seed": seed, "index": i,
-              "name": name, "kind": kind, "seconds": noise_seconds, "voices": vdicts}
+              "name": name, "kind": kind, "seconds": noise_seconds, "voices": babble}
              for i, (name, kind) in enumerate(plan)]
-    tasks += [{"type": "speaker", "out": str(out), "exe": exe, "seed": seed, "voice": vd,
-               "words": spoken} for vd in vdicts]
+    # The slow engines first, so the pool's workers finish together.
+    order = {"hibari": 0, "piper": 1, "flite": 2, "espeak-ng": 3}
+    tasks += [{"type": "speaker", "out": str(out), "exe": exe, "seed": seed, "voice": v,
+               "words": spoken, "jitter": jitter}
+              for v in sorted(voices, key=lambda v: order.get(v.engine, 9))]
     faster = 0
     with tqdm(total=len(voices) * len(spoken) + len(plan), unit="clip", desc="synthesize",
               disable=not progress) as bar:
@@ -393,16 +513,25 @@ def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200
                     bar.update(r["clips"])
                     faster += r["faster"]
     (out / VOICES_FILE).write_text(json.dumps(
-        [{"speaker_id": v.speaker_id, **asdict(v), "settings": v.settings} for v in voices],
+        [{"speaker_id": v.speaker_id, **v.as_dict(), "settings": v.settings} for v in voices],
         indent=1) + "\n")
+    esp = [v for v in voices if isinstance(v, Voice)]
+    versions = {n: (f"espeak-ng {espeak_version(exe)}" if n == "espeak-ng" else engine(n).version())
+                for n in used}
     return {
-        "engine": f"espeak-ng {espeak_version(exe)}",
+        "engine": ", ".join(versions.values()),
+        "engines_requested": list(engines),
+        "engines_used": used,
+        "engines_skipped": skipped,
+        "engine_versions": versions,
+        "speakers_per_engine": share,
+        "jitter": jitter,
         "words_spoken": len(spoken),
         "extra_words": [w for w in spoken if w not in SPEECH_COMMANDS_WORDS],
         "speakers": len(voices),
         "clips": len(voices) * len(spoken),
-        "languages": sorted({v.language for v in voices}),
-        "variants_used": len({v.variant for v in voices}),
+        "languages": sorted({v.language for v in esp}),
+        "variants_used": len({v.variant for v in esp}),
         "variants_available": len(variants),
         "speed_wpm": list(speed_wpm),
         "pitch": list(pitch),

@@ -1,0 +1,170 @@
+"""Benchmark: does multi-engine TTS data with strong augmentation recognize real voices better?
+
+    python -m kws.bench tts [--speakers 200] [--epochs 20] [--copies 2] [--work build/bench_tts]
+
+In one run it builds two synthetic data sets from ``params.yaml`` and trains the same model
+(``model:``, ``train:`` except ``epochs``) on each, then prints ``real_sample_accuracy`` on the
+real Speech Commands clips of ``train.real_samples_dir``:
+
+  (a) espeak-ng only, basic augmentation: ``data.synthetic.engines: [espeak-ng]``, jitter 0,
+      ``features.augment`` time shift + background noise by volume only;
+  (b) the params.yaml mix (``data.synthetic.engines``, ``jitter``) with its strong augmentation.
+
+Everything else is the same: seeds, number of speakers, words, augmented copies, model, epochs.
+The bar: (b) - (a) >= 15 points. Writes ``reports/bench/tts.json``. CPU heavy: about 15-25 min
+on 2 shared cores with the defaults (reduced from the pipeline's 30 epochs to 20).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+BAR = 0.15
+STRONG_KEYS = ("speed", "pitch_semitones", "pitch_probability", "reverb_probability", "rt60_s",
+               "eq_probability", "snr_db", "gain_db")
+
+
+def variant_params(raw: dict, which: str, speakers: int, epochs: int, copies: int) -> dict:
+    """The params mapping of variant ``a`` or ``b`` (see the module docstring)."""
+    raw = copy.deepcopy(raw)
+    syn = raw.setdefault("data", {}).setdefault("synthetic", {})
+    aug = raw.setdefault("features", {}).setdefault("augment", {})
+    syn["speakers"] = speakers
+    aug["copies"] = copies
+    raw.setdefault("train", {})["epochs"] = epochs
+    raw["train"]["warmup_epochs"] = min(raw["train"].get("warmup_epochs", 0), epochs - 1)
+    if which == "a":
+        syn["engines"] = ["espeak-ng"]
+        syn["jitter"] = 0.0
+        for k in STRONG_KEYS:
+            aug.pop(k, None)
+    return raw
+
+
+def build_and_train(params, work: Path, workers: int, progress: bool) -> dict:
+    """download (synthetic) -> featurize -> train -> real_sample_accuracy, in ``work``."""
+    import shutil
+
+    from kws import training
+    from kws.data import speech_commands as sc
+    from kws.data import synthetic
+    from kws.data.featurize import featurize
+    from kws.data.labels import label_names
+    from kws.models import build_model
+
+    d, s, tp, mp = params.data, params.data.synthetic, params.train, params.model
+    raw, feats_dir = work / "raw", work / "features"
+    if raw.exists():
+        shutil.rmtree(raw)
+    raw.mkdir(parents=True)
+    t0 = time.perf_counter()
+    gen = synthetic.generate(raw, words=d.words, speakers=s.speakers, noise_files=s.noise_files,
+                             noise_seconds=s.noise_seconds, seed=d.seed, workers=s.workers,
+                             speed_wpm=s.speed_wpm, pitch=s.pitch,
+                             validation_percentage=d.validation_percentage,
+                             testing_percentage=d.testing_percentage, progress=progress,
+                             engines=s.engines, jitter=s.jitter)
+    sc.ensure_split_lists(raw, d.validation_percentage, d.testing_percentage)
+    t1 = time.perf_counter()
+    fm = featurize(raw, feats_dir, params, workers=workers, progress=progress)
+    t2 = time.perf_counter()
+    f = params.features
+    feats = training.load_features(feats_dir, expect_labels=label_names(d.words),
+                                   expect_shape=(f.n_frames, f.n_mfcc))
+    training.seed_everything(tp.seed)
+    model = build_model(mp.arch, len(feats.labels), feats.input_shape, mp.dropout)
+    res = training.train_model(
+        model, feats.splits["train"], feats.splits["validation"], epochs=tp.epochs,
+        batch_size=tp.batch_size, lr=tp.lr, schedule=tp.schedule, weight_decay=tp.weight_decay,
+        label_smoothing=tp.label_smoothing, seed=tp.seed, device=tp.device,
+        num_threads=tp.num_threads, eval_batch_size=tp.eval_batch_size,
+        warmup_epochs=tp.warmup_epochs, step_every=tp.step_every, step_gamma=tp.step_gamma,
+        progress=progress)
+    t3 = time.perf_counter()
+    test = training.evaluate(res.model, feats.splits["test"], tp.eval_batch_size)
+    root = Path.cwd()
+    folder = None if tp.real_samples_dir is None else (root / tp.real_samples_dir).resolve()
+    real = training.real_sample_accuracy(res.model, folder, d.words, feats.labels, f)
+    return {"engines_used": gen["engines_used"], "engines_skipped": gen["engines_skipped"],
+            "speakers": gen["speakers"], "clips": gen["clips"],
+            "train_examples": fm["examples"]["train"],
+            "synthetic_test_accuracy": round(test.accuracy, 4),
+            "real_sample_accuracy": real["accuracy"],
+            "real_keyword_accuracy": real.get("keyword_accuracy"),
+            "real_unknown_accuracy": real.get("unknown_accuracy"),
+            "real_clips": real.get("clips"), "real_note": real.get("note"),
+            "seconds": {"generate": round(t1 - t0, 1), "featurize": round(t2 - t1, 1),
+                        "train": round(t3 - t2, 1)}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kws.bench tts", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    ap.add_argument("--speakers", type=int, default=200, help="speakers per data set "
+                    "(default: %(default)s, as params.yaml)")
+    ap.add_argument("--epochs", type=int, default=20, help="training epochs (default: %(default)s)")
+    ap.add_argument("--copies", type=int, default=2, help="augmented copies per training clip "
+                    "(default: %(default)s)")
+    ap.add_argument("--work", default="build/bench_tts", help="scratch folder for the two data "
+                    "sets (default: %(default)s)")
+    ap.add_argument("--only", choices=["a", "b"], help="build and train one variant only")
+    ap.add_argument("--workers", type=int, default=2, help="wav readers (default: %(default)s)")
+    ap.add_argument("--out", default="reports/bench/tts.json", help="JSON result "
+                    "(default: %(default)s)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+
+    from kws import config
+    from kws.errors import KwsError
+    from kws.stage import write_json
+
+    try:
+        path = Path(args.params)
+        if not path.is_file():
+            raise KwsError(f"{path} not found: run from the repository root")
+        raw = config._yaml12().load(path.read_text()) or {}
+        results = {}
+        for which in ("a", "b"):
+            if args.only and which != args.only:
+                continue
+            params = config.parse(variant_params(raw, which, args.speakers, args.epochs,
+                                                 args.copies))
+            print(f"({which}) engines {params.data.synthetic.engines}, jitter "
+                  f"{params.data.synthetic.jitter}, augmentation "
+                  f"{'strong' if which == 'b' else 'basic'}", flush=True)
+            results[which] = build_and_train(params, Path(args.work) / which, args.workers,
+                                             not args.quiet)
+            print(f"({which}) " + json.dumps(results[which]), flush=True)
+    except KwsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    res = {"settings": {"speakers": args.speakers, "epochs": args.epochs, "copies": args.copies,
+                        "model": raw.get("model", {}).get("arch", "ds_cnn")},
+           **results}
+    print(f"TTS benchmark ({args.speakers} speakers, {args.copies} augmented copies, "
+          f"{res['settings']['model']}, {args.epochs} epochs):")
+    labels = {"a": "(a) espeak-ng only, basic augmentation",
+              "b": "(b) engine mix, strong augmentation"}
+    for k, r in results.items():
+        print(f"  {labels[k]:42s} real_sample_accuracy {r['real_sample_accuracy']}  "
+              f"(keywords {r['real_keyword_accuracy']}, synthetic test "
+              f"{r['synthetic_test_accuracy']}; engines {', '.join(r['engines_used'])})")
+    if len(results) == 2 and all(r["real_sample_accuracy"] is not None for r in results.values()):
+        gain = results["b"]["real_sample_accuracy"] - results["a"]["real_sample_accuracy"]
+        res["gain"] = round(gain, 4)
+        res["passes_bar"] = bool(gain >= BAR)
+        print(f"  (b) - (a) = {100 * gain:+.1f} points (bar +{100 * BAR:.0f}: "
+              f"{'pass' if gain >= BAR else 'FAIL'})")
+    write_json(args.out, res)
+    print(f"  written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
