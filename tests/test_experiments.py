@@ -30,10 +30,11 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 pytestmark = pytest.mark.slow
 
-# Small enough for CI on 2 cores: 2 keywords, 10 voices, no augmentation copies, 1-2 epochs.
+# Small enough for CI on 2 cores: 2 keywords, 10 espeak-ng voices, no augmentation copies, 1-2 epochs.
 TINY = {
     "data": {"words": ["yes", "no"], "validation_percentage": 20, "testing_percentage": 20,
-             "synthetic": {"speakers": 10, "noise_files": 1, "noise_seconds": 2.0,
+             "synthetic": {"speakers": 10, "engines": ["espeak-ng"], "noise_files": 1,
+                           "noise_seconds": 2.0,
                            "workers": 2}},
     "features": {"augment": {"copies": 0}},
     "train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 64, "num_threads": 1,
