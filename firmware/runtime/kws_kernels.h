@@ -115,6 +115,9 @@ void kws_copy_s8(const int8_t *in, int8_t *out, int32_t n);
  * depthwise (one row of the input zero point). */
 #define KWS_CONV_SCRATCH(k_h, k_w, in_c) (6 * (k_h) * (k_w) * (in_c))
 #define KWS_DEPTHWISE_SCRATCH(in_c) ((in_c) + 8)
+/* the 3x3 stride-1 depthwise path (channels a multiple of 4, out_h + 4 <= 32): four
+ * column-major int16 planes of out_w + 2 columns of 32 values */
+#define KWS_DW3X3_SCRATCH(out_w) (4 * 2 * 32 * ((out_w) + 2))
 
 #ifdef __cplusplus
 }

@@ -404,6 +404,9 @@ def generate_model(model: bytes) -> Generated:
                              f"{ptr(op.outputs[0])}, kws_scratch);")
             else:
                 scratch = max(scratch, oc + 8)  # KWS_DEPTHWISE_SCRATCH
+                if (kh, kw, sh, sw, dh, dw) == (3, 3, 1, 1, 1, 1) and oc % 4 == 0 \
+                        and ph >= 0 and pw >= 0 and oh + 4 <= 32:
+                    scratch = max(scratch, 4 * 2 * 32 * (ow + 2))  # KWS_DW3X3_SCRATCH
                 calls.append(f"    {comment}\n    kws_depthwise_conv2d_s8(&{tag}, "
                              f"{ptr(op.inputs[0])}, {ptr(op.outputs[0])}, kws_scratch);")
         elif op.name == "FULLY_CONNECTED":
