@@ -74,7 +74,12 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
                 for (int kx = 0; kx < p->k_w; ++kx) dst[kx] = zp;
             } else {
                 const int8_t *s = in + (int32_t)iy * p->in_w + ix0;
-                for (int kx = 0; kx < p->k_w; ++kx) dst[kx] = s[kx];
+                int kx = 0;
+                for (; kx + 4 <= p->k_w; kx += 4) {  /* word copies (unaligned LDR/STR) */
+                    const uint32_t v = kws_read32(s + kx);
+                    memcpy(dst + kx, &v, 4);
+                }
+                for (; kx < p->k_w; ++kx) dst[kx] = s[kx];
             }
         }
         return buf;
@@ -156,6 +161,119 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
     } while (0)
 #endif
 
+#if defined(__ARM_FEATURE_DSP)
+/* mat_mult_2 for the plain clamp and k a multiple of 16, as one assembly function: the same
+ * 2x2 tiles (KWS_DOT_STEP's arithmetic, four steps per loop turn), the tile's state in all 14
+ * registers, the per-layer values on the stack. a: {bias_eff, rq, tiles (out_c / 2), k, delta,
+ * zp}; the weight rows are walked in order, as in mat_mult_2. */
+void kws_mm2_k16(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
+#define KWS_MM2_STEP                                                            \
+    "    ldr    r7, [r1], #4\n"                                                 \
+    "    ldr    r9, [r2], #4\n"                                                 \
+    "    ldr    r11, [r0], #4\n"                                                \
+    "    ldr    r12, [r0], #4\n"                                                \
+    "    sxtb16 r8, r7, ror #8\n"                                               \
+    "    sxtb16 r7, r7\n"                                                       \
+    "    sxtb16 r10, r9, ror #8\n"                                              \
+    "    sxtb16 r9, r9\n"                                                       \
+    "    smlad  r3, r11, r7, r3\n"                                              \
+    "    smlad  r4, r11, r9, r4\n"                                              \
+    "    smlad  r3, r12, r8, r3\n"                                              \
+    "    smlad  r4, r12, r10, r4\n"                                             \
+    "    ldr    r11, [r0], #4\n"                                                \
+    "    ldr    r12, [r0], #4\n"                                                \
+    "    smlad  r5, r11, r7, r5\n"                                              \
+    "    smlad  r6, r11, r9, r6\n"                                              \
+    "    smlad  r5, r12, r8, r5\n"                                              \
+    "    smlad  r6, r12, r10, r6\n"
+#define KWS_MM2_RQ(x, y)                                                        \
+    "    add    " x ", " x ", " x "\n"                                          \
+    "    add    " y ", " y ", " y "\n"                                          \
+    "    smmulr " x ", " x ", r7\n"                                             \
+    "    smmulr " y ", " y ", r7\n"                                             \
+    "    add    " x ", " x ", " x ", asr #31\n"                                 \
+    "    add    " y ", " y ", " y ", asr #31\n"                                 \
+    "    add    " x ", " x ", r9\n"                                             \
+    "    add    " y ", " y ", r9\n"                                             \
+    "    asr    " x ", " x ", r8\n"                                             \
+    "    asr    " y ", " y ", r8\n"                                             \
+    "    add    " x ", " x ", r10\n"                                            \
+    "    add    " y ", " y ", r10\n"                                            \
+    "    ssat   " x ", #8, " x "\n"                                             \
+    "    ssat   " y ", #8, " y "\n"
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global kws_mm2_k16\n"
+    "    .thumb_func\n"
+    "    .type kws_mm2_k16, %function\n"
+    "kws_mm2_k16:\n"
+    "    push   {r4-r11, lr}\n"
+    "    sub    sp, sp, #32\n"
+    "    ldr    r4, [r3]\n"                 /* bias_eff */
+    "    ldr    r5, [r3, #4]\n"             /* rq */
+    "    ldr    r9, [r3, #8]\n"             /* tiles */
+    "    ldr    r6, [r3, #12]\n"            /* k */
+    "    ldr    r7, [r3, #16]\n"            /* delta */
+    "    ldr    r8, [r3, #20]\n"            /* zp */
+    "    str    r4, [sp]\n"
+    "    str    r5, [sp, #4]\n"
+    "    str    r2, [sp, #8]\n"
+    "    str    r6, [sp, #12]\n"
+    "    str    r7, [sp, #16]\n"
+    "    str    r8, [sp, #20]\n"
+    "    str    r9, [sp, #24]\n"
+    "    str    r0, [sp, #28]\n"
+    "    mov    r2, r1\n"
+    "2:\n"
+    "    ldr    r12, [sp, #12]\n"
+    "    ldr    r0, [sp, #28]\n"
+    "    ldr    r11, [sp]\n"
+    "    ldr    r3, [r11]\n"
+    "    ldr    r4, [r11, #4]\n"
+    "    add    r11, r11, #8\n"
+    "    str    r11, [sp]\n"
+    "    mov    r1, r2\n"
+    "    add    r2, r1, r12\n"
+    "    mov    lr, r2\n"
+    "    mov    r5, r3\n"
+    "    mov    r6, r4\n"
+    "3:\n"
+    KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP
+    "    cmp    r1, lr\n"
+    "    bne    3b\n"
+    "    ldr    r11, [sp, #4]\n"            /* rq: {m, e, r} per channel */
+    "    ldr    r7, [r11]\n"
+    "    ldr    r8, [r11, #4]\n"
+    "    ldr    r9, [r11, #8]\n"
+    "    ldr    r10, [sp, #20]\n"
+    KWS_MM2_RQ("r3", "r5")
+    "    ldr    r7, [r11, #12]\n"
+    "    ldr    r8, [r11, #16]\n"
+    "    ldr    r9, [r11, #20]\n"
+    "    add    r11, r11, #24\n"
+    "    str    r11, [sp, #4]\n"
+    KWS_MM2_RQ("r4", "r6")
+    "    ldr    r11, [sp, #8]\n"            /* out */
+    "    ldr    r12, [sp, #16]\n"           /* delta */
+    "    strb   r3, [r11]\n"
+    "    strb   r4, [r11, #1]\n"
+    "    strb   r5, [r11, r12]\n"
+    "    add    r12, r12, #1\n"
+    "    strb   r6, [r11, r12]\n"
+    "    add    r11, r11, #2\n"
+    "    str    r11, [sp, #8]\n"
+    "    ldr    r12, [sp, #24]\n"
+    "    subs   r12, r12, #1\n"
+    "    str    r12, [sp, #24]\n"
+    "    bne    2b\n"
+    "    add    sp, sp, #32\n"
+    "    pop    {r4-r11, pc}\n"
+    "    .size kws_mm2_k16, . - kws_mm2_k16\n");
+#endif
+
 /* Two columns (pixels, outputs at out and out + delta) times all output channels, 2x2 tiles;
  * k is a multiple of 4. The weight rows are walked in order (row b of one tile is followed by
  * row a of the next), the layer's fields are locals and the accumulators scalars, so the
@@ -168,6 +286,18 @@ KWS_INLINE void mat_mult_2(const kws_conv_t *p, const uint32_t *col, int k, int8
     const int8_t *wb = p->weights;
     const int32_t *be = p->bias_eff, *q = p->rq;
     int8_t *const out_end = out + (out_c & ~1);
+#if defined(__ARM_FEATURE_DSP)
+    if (plain && (k & 15) == 0 && out_c >= 2) {
+        const int32_t a[6] = {(int32_t)(intptr_t)be, (int32_t)(intptr_t)q, out_c >> 1, k, delta,
+                              zp};
+        kws_mm2_k16(col, wb, out, a);
+        const int done = out_c & ~1;
+        out += done;
+        be += done;
+        q += 3 * done;
+        wb += (int32_t)done * k;
+    }
+#endif
     for (; out < out_end; out += 2, be += 2, q += 6) {
         const int8_t *wa = wb;
         wb = wa + k;
