@@ -39,6 +39,10 @@ typedef struct {
      * shift, or an accumulator that might overflow when doubled): then the portable kernel runs. */
     const int32_t *bias_eff;
     const int32_t *rq;
+    /* DSP builds, CONV_2D with k % 16 == 0 and an even out_c: the weights widened to int16 in
+     * SXTB16 pair order for the 2-channel x 3-pixel tile, per channel pair and 4 inputs
+     * (a0, a2), (b0, b2), (a1, a3), (b1, b3); else NULL */
+    const int16_t *w16;
 } kws_conv_t;
 
 typedef struct {

@@ -167,6 +167,7 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
  * registers, the per-layer values on the stack. a: {bias_eff, rq, tiles (out_c / 2), k, delta,
  * zp}; the weight rows are walked in order, as in mat_mult_2. */
 void kws_mm2_k16(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
+void kws_mm2_k4(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
 #define KWS_MM2_STEP                                                            \
     "    ldr    r7, [r1], #4\n"                                                 \
     "    ldr    r9, [r2], #4\n"                                                 \
@@ -201,15 +202,124 @@ void kws_mm2_k16(const uint32_t *col, const int8_t *w, int8_t *out, const int32_
     "    add    " y ", " y ", r10\n"                                            \
     "    ssat   " x ", #8, " x "\n"                                             \
     "    ssat   " y ", #8, " y "\n"
+#define KWS_MM2_FUNC(NAME, STEPS) __asm__( \
+    "    .text\n" \
+    "    .syntax unified\n" \
+    "    .thumb\n" \
+    "    .align 2\n" \
+    "    .global " NAME "\n" \
+    "    .thumb_func\n" \
+    "    .type " NAME ", %function\n" \
+    "" NAME ":\n" \
+    "    push   {r4-r11, lr}\n" \
+    "    sub    sp, sp, #32\n" \
+    "    ldr    r4, [r3]\n"                 /* bias_eff */ \
+    "    ldr    r5, [r3, #4]\n"             /* rq */ \
+    "    ldr    r9, [r3, #8]\n"             /* tiles */ \
+    "    ldr    r6, [r3, #12]\n"            /* k */ \
+    "    ldr    r7, [r3, #16]\n"            /* delta */ \
+    "    ldr    r8, [r3, #20]\n"            /* zp */ \
+    "    str    r4, [sp]\n" \
+    "    str    r5, [sp, #4]\n" \
+    "    str    r2, [sp, #8]\n" \
+    "    str    r6, [sp, #12]\n" \
+    "    str    r7, [sp, #16]\n" \
+    "    str    r8, [sp, #20]\n" \
+    "    str    r9, [sp, #24]\n" \
+    "    str    r0, [sp, #28]\n" \
+    "    mov    r2, r1\n" \
+    "2:\n" \
+    "    ldr    r12, [sp, #12]\n" \
+    "    ldr    r0, [sp, #28]\n" \
+    "    ldr    r11, [sp]\n" \
+    "    ldr    r3, [r11]\n" \
+    "    ldr    r4, [r11, #4]\n" \
+    "    add    r11, r11, #8\n" \
+    "    str    r11, [sp]\n" \
+    "    mov    r1, r2\n" \
+    "    add    r2, r1, r12\n" \
+    "    mov    lr, r2\n" \
+    "    mov    r5, r3\n" \
+    "    mov    r6, r4\n" \
+    "3:\n" \
+    STEPS \
+    "    cmp    r1, lr\n" \
+    "    bne    3b\n" \
+    "    ldr    r11, [sp, #4]\n"            /* rq: {m, e, r} per channel */ \
+    "    ldr    r7, [r11]\n" \
+    "    ldr    r8, [r11, #4]\n" \
+    "    ldr    r9, [r11, #8]\n" \
+    "    ldr    r10, [sp, #20]\n" \
+    KWS_MM2_RQ("r3", "r5") \
+    "    ldr    r7, [r11, #12]\n" \
+    "    ldr    r8, [r11, #16]\n" \
+    "    ldr    r9, [r11, #20]\n" \
+    "    add    r11, r11, #24\n" \
+    "    str    r11, [sp, #4]\n" \
+    KWS_MM2_RQ("r4", "r6") \
+    "    ldr    r11, [sp, #8]\n"            /* out */ \
+    "    ldr    r12, [sp, #16]\n"           /* delta */ \
+    "    strb   r3, [r11]\n" \
+    "    strb   r4, [r11, #1]\n" \
+    "    strb   r5, [r11, r12]\n" \
+    "    add    r12, r12, #1\n" \
+    "    strb   r6, [r11, r12]\n" \
+    "    add    r11, r11, #2\n" \
+    "    str    r11, [sp, #8]\n" \
+    "    ldr    r12, [sp, #24]\n" \
+    "    subs   r12, r12, #1\n" \
+    "    str    r12, [sp, #24]\n" \
+    "    bne    2b\n" \
+    "    add    sp, sp, #32\n" \
+    "    pop    {r4-r11, pc}\n" \
+    "    .size " NAME ", . - " NAME "\n")
+KWS_MM2_FUNC("kws_mm2_k16", KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP);
+KWS_MM2_FUNC("kws_mm2_k4", KWS_MM2_STEP);
+#endif
+
+/* Three pixels (1x1 conv read in place, k a multiple of 16), widened once to int16 in SXTB16
+ * pair order, per 4 values: (a0,a2), (b0,b2), (c0,c2), (a1,a3), (b1,b3), (c1,c3). */
+static void widen3(const int8_t *a, int k, uint32_t *col)
+{
+    const int8_t *b = a + k, *c = b + k;
+    for (int i = 0; i < k; i += 4, col += 6) {
+        const uint32_t wa = kws_read32(a + i), wb = kws_read32(b + i), wc = kws_read32(c + i);
+        col[0] = kws_sxtb16(wa);
+        col[1] = kws_sxtb16(wb);
+        col[2] = kws_sxtb16(wc);
+        col[3] = kws_sxtb16_ror8(wa);
+        col[4] = kws_sxtb16_ror8(wb);
+        col[5] = kws_sxtb16_ror8(wc);
+    }
+}
+
+/* Three pixels times all output channels (out_c even), 2-channel x 3-pixel tiles on the
+ * pre-widened weights (kws_conv_t.w16): per 4 inputs two groups of five word loads feed six
+ * SMLADs each, no SXTB16 in the loop. a: {bias_eff, rq, out_c / 2, k, delta, zp}; plain clamp.
+ * Outputs of pixel j at out + j * delta. */
+typedef struct {          /* on the Cortex-M4: words at 0, 4, ... 20, as the assembly reads them */
+    const int32_t *bias_eff, *rq;
+    int32_t tiles, k, delta, zp;
+} kws_mm3_args_t;
+#if defined(__ARM_FEATURE_DSP)
+void kws_mm3_k16(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
+#define KWS_MM3_RQ(x)                                                           \
+    "    add    " x ", " x ", " x "\n"                                          \
+    "    smmulr " x ", " x ", r9\n"                                             \
+    "    add    " x ", " x ", " x ", asr #31\n"                                 \
+    "    add    " x ", " x ", r12\n"                                            \
+    "    asr    " x ", " x ", r10\n"                                            \
+    "    add    " x ", " x ", r2\n"                                             \
+    "    ssat   " x ", #8, " x "\n"
 __asm__(
     "    .text\n"
     "    .syntax unified\n"
     "    .thumb\n"
     "    .align 2\n"
-    "    .global kws_mm2_k16\n"
+    "    .global kws_mm3_k16\n"
     "    .thumb_func\n"
-    "    .type kws_mm2_k16, %function\n"
-    "kws_mm2_k16:\n"
+    "    .type kws_mm3_k16, %function\n"
+    "kws_mm3_k16:\n"
     "    push   {r4-r11, lr}\n"
     "    sub    sp, sp, #32\n"
     "    ldr    r4, [r3]\n"                 /* bias_eff */
@@ -218,6 +328,7 @@ __asm__(
     "    ldr    r6, [r3, #12]\n"            /* k */
     "    ldr    r7, [r3, #16]\n"            /* delta */
     "    ldr    r8, [r3, #20]\n"            /* zp */
+    "    lsl    r6, r6, #2\n"               /* w16 bytes per channel pair */
     "    str    r4, [sp]\n"
     "    str    r5, [sp, #4]\n"
     "    str    r2, [sp, #8]\n"
@@ -226,7 +337,6 @@ __asm__(
     "    str    r8, [sp, #20]\n"
     "    str    r9, [sp, #24]\n"
     "    str    r0, [sp, #28]\n"
-    "    mov    r2, r1\n"
     "2:\n"
     "    ldr    r12, [sp, #12]\n"
     "    ldr    r0, [sp, #28]\n"
@@ -235,34 +345,62 @@ __asm__(
     "    ldr    r4, [r11, #4]\n"
     "    add    r11, r11, #8\n"
     "    str    r11, [sp]\n"
-    "    mov    r1, r2\n"
-    "    add    r2, r1, r12\n"
-    "    mov    lr, r2\n"
+    "    add    lr, r1, r12\n"
     "    mov    r5, r3\n"
     "    mov    r6, r4\n"
+    "    mov    r7, r3\n"
+    "    mov    r8, r4\n"
     "3:\n"
-    KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP
+    "    .irp   s, 0, 1, 2, 3\n"
+    "    ldr    r9, [r1, #(16 * \\s)]\n"
+    "    ldr    r10, [r1, #(16 * \\s + 4)]\n"
+    "    ldr    r11, [r0, #(24 * \\s)]\n"
+    "    ldr    r12, [r0, #(24 * \\s + 4)]\n"
+    "    ldr    r2, [r0, #(24 * \\s + 8)]\n"
+    "    smlad  r3, r11, r9, r3\n"
+    "    smlad  r4, r11, r10, r4\n"
+    "    smlad  r5, r12, r9, r5\n"
+    "    smlad  r6, r12, r10, r6\n"
+    "    smlad  r7, r2, r9, r7\n"
+    "    smlad  r8, r2, r10, r8\n"
+    "    ldr    r9, [r1, #(16 * \\s + 8)]\n"
+    "    ldr    r10, [r1, #(16 * \\s + 12)]\n"
+    "    ldr    r11, [r0, #(24 * \\s + 12)]\n"
+    "    ldr    r12, [r0, #(24 * \\s + 16)]\n"
+    "    ldr    r2, [r0, #(24 * \\s + 20)]\n"
+    "    smlad  r3, r11, r9, r3\n"
+    "    smlad  r4, r11, r10, r4\n"
+    "    smlad  r5, r12, r9, r5\n"
+    "    smlad  r6, r12, r10, r6\n"
+    "    smlad  r7, r2, r9, r7\n"
+    "    smlad  r8, r2, r10, r8\n"
+    "    .endr\n"
+    "    add    r1, r1, #64\n"
+    "    add    r0, r0, #96\n"
     "    cmp    r1, lr\n"
     "    bne    3b\n"
     "    ldr    r11, [sp, #4]\n"            /* rq: {m, e, r} per channel */
-    "    ldr    r7, [r11]\n"
-    "    ldr    r8, [r11, #4]\n"
-    "    ldr    r9, [r11, #8]\n"
-    "    ldr    r10, [sp, #20]\n"
-    KWS_MM2_RQ("r3", "r5")
-    "    ldr    r7, [r11, #12]\n"
-    "    ldr    r8, [r11, #16]\n"
-    "    ldr    r9, [r11, #20]\n"
+    "    ldr    r9, [r11]\n"
+    "    ldr    r10, [r11, #4]\n"
+    "    ldr    r12, [r11, #8]\n"
+    "    ldr    r2, [sp, #20]\n"            /* zp */
+    KWS_MM3_RQ("r3") KWS_MM3_RQ("r5") KWS_MM3_RQ("r7")
+    "    ldr    r9, [r11, #12]\n"
+    "    ldr    r10, [r11, #16]\n"
+    "    ldr    r12, [r11, #20]\n"
     "    add    r11, r11, #24\n"
     "    str    r11, [sp, #4]\n"
-    KWS_MM2_RQ("r4", "r6")
+    KWS_MM3_RQ("r4") KWS_MM3_RQ("r6") KWS_MM3_RQ("r8")
     "    ldr    r11, [sp, #8]\n"            /* out */
     "    ldr    r12, [sp, #16]\n"           /* delta */
     "    strb   r3, [r11]\n"
     "    strb   r4, [r11, #1]\n"
-    "    strb   r5, [r11, r12]\n"
-    "    add    r12, r12, #1\n"
-    "    strb   r6, [r11, r12]\n"
+    "    add    r0, r11, r12\n"
+    "    strb   r5, [r0]\n"
+    "    strb   r6, [r0, #1]\n"
+    "    add    r0, r0, r12\n"
+    "    strb   r7, [r0]\n"
+    "    strb   r8, [r0, #1]\n"
     "    add    r11, r11, #2\n"
     "    str    r11, [sp, #8]\n"
     "    ldr    r12, [sp, #24]\n"
@@ -271,7 +409,34 @@ __asm__(
     "    bne    2b\n"
     "    add    sp, sp, #32\n"
     "    pop    {r4-r11, pc}\n"
-    "    .size kws_mm2_k16, . - kws_mm2_k16\n");
+    "    .size kws_mm3_k16, . - kws_mm3_k16\n");
+#else
+static void kws_mm3_k16(const uint32_t *col, const int16_t *w16, int8_t *out,
+                        const kws_mm3_args_t *a)
+{
+    const int32_t *be = a->bias_eff, *q = a->rq;
+    const int32_t tiles = a->tiles, k = a->k, delta = a->delta, zp = a->zp;
+    for (int32_t t = 0; t < tiles; ++t, out += 2, be += 2, q += 6) {
+        int32_t acc[3][2] = {{be[0], be[1]}, {be[0], be[1]}, {be[0], be[1]}};
+        const uint32_t *c = col;
+        for (int32_t i = 0; i < k; i += 4, c += 6, w16 += 8) {
+            for (int h = 0; h < 2; ++h) {
+                const uint32_t wa = kws_read32(w16 + 4 * h), wb = kws_read32(w16 + 4 * h + 2);
+                for (int j = 0; j < 3; ++j) {
+                    acc[j][0] = kws_smlad(c[3 * h + j], wa, acc[j][0]);
+                    acc[j][1] = kws_smlad(c[3 * h + j], wb, acc[j][1]);
+                }
+            }
+        }
+        for (int j = 0; j < 3; ++j) {
+            for (int o = 0; o < 2; ++o) {
+                int32_t v = kws_smmulr((int32_t)((uint32_t)acc[j][o] << 1), q[3 * o]);
+                v = v + (v >> 31) + q[3 * o + 2];
+                out[j * delta + o] = (int8_t)kws_ssat8((v >> q[3 * o + 1]) + zp);
+            }
+        }
+    }
+}
 #endif
 
 /* Two columns (pixels, outputs at out and out + delta) times all output channels, 2x2 tiles;
@@ -287,10 +452,14 @@ KWS_INLINE void mat_mult_2(const kws_conv_t *p, const uint32_t *col, int k, int8
     const int32_t *be = p->bias_eff, *q = p->rq;
     int8_t *const out_end = out + (out_c & ~1);
 #if defined(__ARM_FEATURE_DSP)
-    if (plain && (k & 15) == 0 && out_c >= 2) {
+    if (plain && out_c >= 2) {
         const int32_t a[6] = {(int32_t)(intptr_t)be, (int32_t)(intptr_t)q, out_c >> 1, k, delta,
                               zp};
-        kws_mm2_k16(col, wb, out, a);
+        if ((k & 15) == 0) {
+            kws_mm2_k16(col, wb, out, a);
+        } else {
+            kws_mm2_k4(col, wb, out, a);  /* one step (4 values) per loop turn */
+        }
         const int done = out_c & ~1;
         out += done;
         be += done;
@@ -374,7 +543,15 @@ KWS_INLINE void conv_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, 
     /* a 1x1 conv at stride 1 without padding reads its input pixels in place */
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0 && p->out_w == p->in_w;
-    for (int pix = 0; pix < n_pix; pix += 2) {
+    int pix = 0;
+    if (direct && plain && p->w16 && (k & 15) == 0 && (out_c & 1) == 0) {
+        const kws_mm3_args_t a = {p->bias_eff, p->rq, out_c >> 1, k, out_c, p->out_offset};
+        for (; pix + 3 <= n_pix; pix += 3) {
+            widen3(in + (int32_t)pix * k, k, col);
+            kws_mm3_k16(col, p->w16, out + (int32_t)pix * out_c, &a);
+        }
+    }
+    for (; pix < n_pix; pix += 2) {
         const int pb = pix + 1 < n_pix ? pix + 1 : pix;  /* odd count: the last one twice */
         const int8_t *a = direct ? in + (int32_t)pix * k : gather(p, in, pix, buf_a);
         const int8_t *b = direct ? in + (int32_t)pb * k : gather(p, in, pb, buf_b);
