@@ -659,70 +659,22 @@ KWS_INLINE void depthwise_pixels(const kws_conv_t *p, const int8_t *in, int8_t *
  * 2a of the short requantization) and paired down each kernel column as (w0,w1), (w1,w2):
  * two vertically adjacent outputs per step, (x0,x1).(w0,w1) + x2*w2 and
  * x1*w0 + (x2,x3).(w1,w2), so each kernel column costs two word loads and four MAC
- * instructions for six MACs. When the shift allows, the output zero point is folded into the
- * rounding constant (zp << e added before the exact arithmetic shift). */
+ * instructions for six MACs. Plain clamp and every shift e <= 22 only: the output zero point
+ * is folded into the rounding constant (zp << e added before the exact arithmetic shift). */
 #define KWS_DW_COL 32
 
-KWS_INLINE int dw3x3_fits(const kws_conv_t *p)
+static int dw3x3_fits(const kws_conv_t *p)
 {
-    return p->k_h == 3 && p->k_w == 3 && p->stride_h == 1 && p->stride_w == 1 &&
-           p->dil_h == 1 && p->dil_w == 1 && p->pad_h >= 0 && p->pad_w >= 0 &&
-           (p->out_c & 3) == 0 && p->out_h + 4 <= KWS_DW_COL;
-}
-
-KWS_INLINE int8_t rq_d(int32_t acc2, int32_t m, int32_t e, int32_t r, int32_t zp, int32_t lo,
-                       int32_t hi, int plain)
-{
-    int32_t v = kws_smmulr(acc2, m);
-    v = ((v + r + (v >> 31)) >> e) + zp;
-    if (plain) return (int8_t)kws_ssat8(v);
-    v = v < lo ? lo : v;
-    return (int8_t)(v > hi ? hi : v);
-}
-
-KWS_INLINE void dw3x3_channel(const int16_t *pp, int8_t *out, const uint32_t *wp, int32_t b2,
-                              int32_t m, int32_t e, int32_t r, int32_t zp, int32_t lo,
-                              int32_t hi, int out_h, int out_w, int ch, int plain)
-{
-    const uint32_t wa0 = wp[0], wa1 = wp[1], wa2 = wp[2], wb0 = wp[3], wb1 = wp[4], wb2 = wp[5];
-    const int32_t row = (int32_t)out_w * ch;
-    for (int ox = 0; ox < out_w; ++ox) {
-        const int16_t *s = pp + ox * KWS_DW_COL;
-        const int16_t *const s_end = s + (out_h & ~1);
-        int8_t *o = out + ox * ch;
-        for (; s < s_end; s += 2, o += 2 * row) {
-            const uint32_t a0 = kws_read32(s), c0 = kws_read32(s + 2);
-            const uint32_t a1 = kws_read32(s + KWS_DW_COL), c1 = kws_read32(s + KWS_DW_COL + 2);
-            const uint32_t a2 = kws_read32(s + 2 * KWS_DW_COL);
-            const uint32_t c2 = kws_read32(s + 2 * KWS_DW_COL + 2);
-            int32_t u = kws_smlad(a0, wa0, b2), v = kws_smlatb(a0, wa0, b2);
-            u = kws_smlabt(c0, wb0, u);
-            v = kws_smlad(c0, wb0, v);
-            u = kws_smlad(a1, wa1, u);
-            v = kws_smlatb(a1, wa1, v);
-            u = kws_smlabt(c1, wb1, u);
-            v = kws_smlad(c1, wb1, v);
-            u = kws_smlad(a2, wa2, u);
-            v = kws_smlatb(a2, wa2, v);
-            u = kws_smlabt(c2, wb2, u);
-            v = kws_smlad(c2, wb2, v);
-            o[0] = rq_d(u, m, e, r, zp, lo, hi, plain);
-            o[row] = rq_d(v, m, e, r, zp, lo, hi, plain);
-        }
-        if (out_h & 1) {
-            const uint32_t a0 = kws_read32(s), c0 = kws_read32(s + 2);
-            const uint32_t a1 = kws_read32(s + KWS_DW_COL), c1 = kws_read32(s + KWS_DW_COL + 2);
-            const uint32_t a2 = kws_read32(s + 2 * KWS_DW_COL);
-            const uint32_t c2 = kws_read32(s + 2 * KWS_DW_COL + 2);
-            int32_t u = kws_smlad(a0, wa0, b2);
-            u = kws_smlabt(c0, wb0, u);
-            u = kws_smlad(a1, wa1, u);
-            u = kws_smlabt(c1, wb1, u);
-            u = kws_smlad(a2, wa2, u);
-            u = kws_smlabt(c2, wb2, u);
-            o[0] = rq_d(u, m, e, r, zp, lo, hi, plain);
-        }
+    if (!(p->k_h == 3 && p->k_w == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+          p->dil_h == 1 && p->dil_w == 1 && p->pad_h >= 0 && p->pad_w >= 0 &&
+          (p->out_c & 3) == 0 && p->out_h + 4 <= KWS_DW_COL && p->act_min == -128 &&
+          p->act_max == 127)) {
+        return 0;
     }
+    for (int c = 0; c < p->out_c; ++c) {  /* |v| < 2^30: v + r + (zp << e) cannot overflow */
+        if (p->rq[3 * c + 1] > 22) return 0;
+    }
+    return 1;
 }
 
 /* Four vertically adjacent outputs of one channel per step, n_quads steps down one plane
@@ -832,13 +784,12 @@ static void kws_dw3x3_quads(const int16_t *s, int8_t *o, const int32_t *k, int32
 }
 #endif
 
-KWS_INLINE void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out,
-                             int8_t *scratch, int plain)
+static void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch)
 {
     const int ch = p->out_c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
     const int plane = (out_w + 2) * KWS_DW_COL;                     /* KWS_DW3X3_SCRATCH */
     const int pad_h = p->pad_h, pad_w = p->pad_w;
-    const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t zp = p->out_offset;
     int16_t *pl = (int16_t *)(void *)scratch;
     const int16_t zin = (int16_t)(-p->in_offset);
     for (int i = 0; i < 4 * plane; ++i) pl[i] = zin;
@@ -871,7 +822,7 @@ KWS_INLINE void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out,
             const int32_t b2 = (int32_t)((uint32_t)p->bias_eff[cc] << 1);
             const int32_t *q = p->rq + 3 * cc;
             const int32_t m = q[0], e = q[1], r = q[2];
-            if (plain && e <= 22) {  /* |v| < 2^30, so v + r + (zp << e) cannot overflow */
+            {  /* the asm's constants, see kws_dw3x3_quads */
                 int32_t k[12];
                 for (int i = 0; i < 3; ++i) {
                     k[2 * i] = (int32_t)wp[i];
@@ -900,13 +851,6 @@ KWS_INLINE void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out,
                         o[(int32_t)oy * k[11]] = (int8_t)kws_ssat8((v + (v >> 31) + k[8]) >> e);
                     }
                 }
-            } else if (e <= 22) {
-                dw3x3_channel(pl + j * plane, out + cc, wp, b2, m, e,
-                              r + (int32_t)((uint32_t)zp << e), 0, lo, hi, out_h, out_w, ch,
-                              plain);
-            } else {
-                dw3x3_channel(pl + j * plane, out + cc, wp, b2, m, e, r, zp, lo, hi, out_h,
-                              out_w, ch, plain);
             }
         }
     }
@@ -919,11 +863,7 @@ int kws_depthwise_conv2d_s8_dsp(const kws_conv_t *p, const int8_t *in, int8_t *o
         return 0;
     }
     if (dw3x3_fits(p)) {
-        if (p->act_min == -128 && p->act_max == 127) {
-            dw3x3_pixels(p, in, out, scratch, 1);
-        } else {
-            dw3x3_pixels(p, in, out, scratch, 0);
-        }
+        dw3x3_pixels(p, in, out, scratch);
         return 1;
     }
     if (p->act_min == -128 && p->act_max == 127) {
