@@ -167,6 +167,7 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
  * registers, the per-layer values on the stack. a: {bias_eff, rq, tiles (out_c / 2), k, delta,
  * zp}; the weight rows are walked in order, as in mat_mult_2. */
 void kws_mm2_k16(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
+void kws_mm2_k8(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
 void kws_mm2_k4(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
 #define KWS_MM2_STEP                                                            \
     "    ldr    r7, [r1], #4\n"                                                 \
@@ -274,6 +275,7 @@ void kws_mm2_k4(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t
     "    pop    {r4-r11, pc}\n" \
     "    .size " NAME ", . - " NAME "\n")
 KWS_MM2_FUNC("kws_mm2_k16", KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP);
+KWS_MM2_FUNC("kws_mm2_k8", KWS_MM2_STEP KWS_MM2_STEP);
 KWS_MM2_FUNC("kws_mm2_k4", KWS_MM2_STEP);
 #endif
 
@@ -457,6 +459,8 @@ KWS_INLINE void mat_mult_2(const kws_conv_t *p, const uint32_t *col, int k, int8
                               zp};
         if ((k & 15) == 0) {
             kws_mm2_k16(col, wb, out, a);
+        } else if ((k & 7) == 0) {
+            kws_mm2_k8(col, wb, out, a);  /* two steps (8 values) per loop turn */
         } else {
             kws_mm2_k4(col, wb, out, a);  /* one step (4 values) per loop turn */
         }
