@@ -7,8 +7,13 @@
  *   are widened the same way on the fly, so SMLAD multiplies matching pairs. Two pixels times
  *   two output channels per inner loop (2x2 tiling): each weight word and column word loaded
  *   serves two accumulators.
- * - DEPTHWISE_CONV_2D (depth multiplier 1): four channels at a time, SMLABB/SMLATT on
- *   SXTB16-widened inputs and weights.
+ * - 1x1 CONV_2D read in place (k a multiple of 16, even out_c, plain clamp): three pixels
+ *   widened at once and 2-channel x 3-pixel tiles on weights that codegen pre-widened to int16
+ *   (kws_conv_t.w16, DSP builds only), no SXTB16 in the inner loop (kws_mm3_k16, assembly).
+ *   The 2x2 tiles of the other convs run as assembly functions too (kws_mm2_k16/k8/k4).
+ * - DEPTHWISE_CONV_2D (depth multiplier 1): 3x3 at stride 1 on column-major int16 planes,
+ *   four outputs of one channel per step (kws_dw3x3_quads, see dw3x3_pixels); otherwise four
+ *   channels at a time, SMLABB/SMLATT on SXTB16-widened inputs and weights.
  * - The input offset is folded into the bias (bias_eff, from codegen) and padding reads the
  *   input zero point, so (x + offset) * w sums exactly as the reference.
  * - Requantization: TFLite's SaturatingRoundingDoublingHighMul(a, m) then
