@@ -50,6 +50,32 @@ class OddNet(nn.Module):
         return self.fc(x.permute(0, 2, 3, 1).flatten(1))
 
 
+class SimdNet(nn.Module):
+    """The SIMD fast paths at the shapes their remainders take: 3x3 depthwise on 16 and 32
+    channels with 25 rows (SAME) and 23 rows (VALID, ReLU6: the clamped path), 1x1 convs with
+    k = 16 and 32 over 250 and 184 pixels (not multiples of 3), plain and ReLU6."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, (5, 3), stride=(2, 1), padding=(2, 1))
+        self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.pw = nn.Conv2d(16, 32, 1)
+        self.dw2 = nn.Conv2d(32, 32, 3, groups=32)
+        self.pw2 = nn.Conv2d(32, 16, 1)
+        self.pw3 = nn.Conv2d(16, 8, 1)
+        self.fc = nn.Linear(8, 7)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))                       # 25x10x16
+        x = F.relu(self.dw(x))
+        x = F.relu(self.pw(x))                          # 250 pixels, k = 16
+        x = F.hardtanh(self.dw2(x), 0.0, 6.0)           # 23x8x32, VALID, RELU6
+        x = F.relu(self.pw2(x))                         # 184 pixels, k = 32
+        x = F.hardtanh(self.pw3(x), 0.0, 6.0)           # k = 16, RELU6
+        x = F.avg_pool2d(x, (23, 8))
+        return self.fc(x.flatten(1))
+
+
 class SoftmaxNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -65,6 +91,8 @@ def _build(name):
         return OddNet().eval()
     if name == "softmax":
         return SoftmaxNet().eval()
+    if name == "simd":
+        return SimdNet().eval()
     from kws.models import build_model
 
     model = build_model(name, 12, input_shape=SHAPE)
@@ -103,7 +131,7 @@ def converted(model_dir, name) -> bytes:
     return path.read_bytes()
 
 
-@pytest.fixture(scope="module", params=["tiny_conv", "ds_cnn", "odd"])
+@pytest.fixture(scope="module", params=["tiny_conv", "ds_cnn", "odd", "simd"])
 def engine(request, model_dir, tmp_path_factory):
     name = request.param
     model = converted(model_dir, name)

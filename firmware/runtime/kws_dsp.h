@@ -45,6 +45,18 @@ static inline int32_t kws_smlatt(uint32_t a, uint32_t b, int32_t acc)
     __asm("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
+static inline int32_t kws_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t kws_smlatb(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
 static inline int32_t kws_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
@@ -72,6 +84,8 @@ static inline int32_t kws_smlad(uint32_t a, uint32_t b, int32_t acc)
 }
 static inline int32_t kws_smlabb(uint32_t a, uint32_t b, int32_t acc) { return acc + lo16(a) * lo16(b); }
 static inline int32_t kws_smlatt(uint32_t a, uint32_t b, int32_t acc) { return acc + hi16(a) * hi16(b); }
+static inline int32_t kws_smlabt(uint32_t a, uint32_t b, int32_t acc) { return acc + lo16(a) * hi16(b); }
+static inline int32_t kws_smlatb(uint32_t a, uint32_t b, int32_t acc) { return acc + hi16(a) * lo16(b); }
 static inline int32_t kws_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);

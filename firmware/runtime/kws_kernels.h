@@ -39,6 +39,10 @@ typedef struct {
      * shift, or an accumulator that might overflow when doubled): then the portable kernel runs. */
     const int32_t *bias_eff;
     const int32_t *rq;
+    /* DSP builds, CONV_2D with k % 16 == 0 and an even out_c: the weights widened to int16 in
+     * SXTB16 pair order for the 2-channel x 3-pixel tile, per channel pair and 4 inputs
+     * (a0, a2), (b0, b2), (a1, a3), (b1, b3); else NULL */
+    const int16_t *w16;
 } kws_conv_t;
 
 typedef struct {
@@ -115,6 +119,9 @@ void kws_copy_s8(const int8_t *in, int8_t *out, int32_t n);
  * depthwise (one row of the input zero point). */
 #define KWS_CONV_SCRATCH(k_h, k_w, in_c) (6 * (k_h) * (k_w) * (in_c))
 #define KWS_DEPTHWISE_SCRATCH(in_c) ((in_c) + 8)
+/* the 3x3 stride-1 depthwise path (channels a multiple of 4, out_h + 4 <= 32): four
+ * column-major int16 planes of out_w + 2 columns of 32 values */
+#define KWS_DW3X3_SCRATCH(out_w) (4 * 2 * 32 * ((out_w) + 2))
 
 #ifdef __cplusplus
 }

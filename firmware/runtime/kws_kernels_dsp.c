@@ -7,8 +7,13 @@
  *   are widened the same way on the fly, so SMLAD multiplies matching pairs. Two pixels times
  *   two output channels per inner loop (2x2 tiling): each weight word and column word loaded
  *   serves two accumulators.
- * - DEPTHWISE_CONV_2D (depth multiplier 1): four channels at a time, SMLABB/SMLATT on
- *   SXTB16-widened inputs and weights.
+ * - 1x1 CONV_2D read in place (k a multiple of 16, even out_c, plain clamp): three pixels
+ *   widened at once and 2-channel x 3-pixel tiles on weights that codegen pre-widened to int16
+ *   (kws_conv_t.w16, DSP builds only), no SXTB16 in the inner loop (kws_mm3_k16, assembly).
+ *   The 2x2 tiles of the other convs run as assembly functions too (kws_mm2_k16/k8/k4).
+ * - DEPTHWISE_CONV_2D (depth multiplier 1): 3x3 at stride 1 on column-major int16 planes,
+ *   four outputs of one channel per step (kws_dw3x3_quads, see dw3x3_pixels); otherwise four
+ *   channels at a time, SMLABB/SMLATT on SXTB16-widened inputs and weights.
  * - The input offset is folded into the bias (bias_eff, from codegen) and padding reads the
  *   input zero point, so (x + offset) * w sums exactly as the reference.
  * - Requantization: TFLite's SaturatingRoundingDoublingHighMul(a, m) then
@@ -74,7 +79,12 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
                 for (int kx = 0; kx < p->k_w; ++kx) dst[kx] = zp;
             } else {
                 const int8_t *s = in + (int32_t)iy * p->in_w + ix0;
-                for (int kx = 0; kx < p->k_w; ++kx) dst[kx] = s[kx];
+                int kx = 0;
+                for (; kx + 4 <= p->k_w; kx += 4) {  /* word copies (unaligned LDR/STR) */
+                    const uint32_t v = kws_read32(s + kx);
+                    memcpy(dst + kx, &v, 4);
+                }
+                for (; kx < p->k_w; ++kx) dst[kx] = s[kx];
             }
         }
         return buf;
@@ -156,6 +166,286 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
     } while (0)
 #endif
 
+#if defined(__ARM_FEATURE_DSP)
+/* mat_mult_2 for the plain clamp and k a multiple of 16, as one assembly function: the same
+ * 2x2 tiles (KWS_DOT_STEP's arithmetic, four steps per loop turn), the tile's state in all 14
+ * registers, the per-layer values on the stack. a: {bias_eff, rq, tiles (out_c / 2), k, delta,
+ * zp}; the weight rows are walked in order, as in mat_mult_2. */
+void kws_mm2_k16(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
+void kws_mm2_k8(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
+void kws_mm2_k4(const uint32_t *col, const int8_t *w, int8_t *out, const int32_t *a);
+#define KWS_MM2_STEP                                                            \
+    "    ldr    r7, [r1], #4\n"                                                 \
+    "    ldr    r9, [r2], #4\n"                                                 \
+    "    ldr    r11, [r0], #4\n"                                                \
+    "    ldr    r12, [r0], #4\n"                                                \
+    "    sxtb16 r8, r7, ror #8\n"                                               \
+    "    sxtb16 r7, r7\n"                                                       \
+    "    sxtb16 r10, r9, ror #8\n"                                              \
+    "    sxtb16 r9, r9\n"                                                       \
+    "    smlad  r3, r11, r7, r3\n"                                              \
+    "    smlad  r4, r11, r9, r4\n"                                              \
+    "    smlad  r3, r12, r8, r3\n"                                              \
+    "    smlad  r4, r12, r10, r4\n"                                             \
+    "    ldr    r11, [r0], #4\n"                                                \
+    "    ldr    r12, [r0], #4\n"                                                \
+    "    smlad  r5, r11, r7, r5\n"                                              \
+    "    smlad  r6, r11, r9, r6\n"                                              \
+    "    smlad  r5, r12, r8, r5\n"                                              \
+    "    smlad  r6, r12, r10, r6\n"
+#define KWS_MM2_RQ(x, y)                                                        \
+    "    add    " x ", " x ", " x "\n"                                          \
+    "    add    " y ", " y ", " y "\n"                                          \
+    "    smmulr " x ", " x ", r7\n"                                             \
+    "    smmulr " y ", " y ", r7\n"                                             \
+    "    add    " x ", " x ", " x ", asr #31\n"                                 \
+    "    add    " y ", " y ", " y ", asr #31\n"                                 \
+    "    add    " x ", " x ", r9\n"                                             \
+    "    add    " y ", " y ", r9\n"                                             \
+    "    asr    " x ", " x ", r8\n"                                             \
+    "    asr    " y ", " y ", r8\n"                                             \
+    "    add    " x ", " x ", r10\n"                                            \
+    "    add    " y ", " y ", r10\n"                                            \
+    "    ssat   " x ", #8, " x "\n"                                             \
+    "    ssat   " y ", #8, " y "\n"
+#define KWS_MM2_FUNC(NAME, STEPS) __asm__( \
+    "    .text\n" \
+    "    .syntax unified\n" \
+    "    .thumb\n" \
+    "    .align 2\n" \
+    "    .global " NAME "\n" \
+    "    .thumb_func\n" \
+    "    .type " NAME ", %function\n" \
+    "" NAME ":\n" \
+    "    push   {r4-r11, lr}\n" \
+    "    sub    sp, sp, #32\n" \
+    "    ldr    r4, [r3]\n"                 /* bias_eff */ \
+    "    ldr    r5, [r3, #4]\n"             /* rq */ \
+    "    ldr    r9, [r3, #8]\n"             /* tiles */ \
+    "    ldr    r6, [r3, #12]\n"            /* k */ \
+    "    ldr    r7, [r3, #16]\n"            /* delta */ \
+    "    ldr    r8, [r3, #20]\n"            /* zp */ \
+    "    str    r4, [sp]\n" \
+    "    str    r5, [sp, #4]\n" \
+    "    str    r2, [sp, #8]\n" \
+    "    str    r6, [sp, #12]\n" \
+    "    str    r7, [sp, #16]\n" \
+    "    str    r8, [sp, #20]\n" \
+    "    str    r9, [sp, #24]\n" \
+    "    str    r0, [sp, #28]\n" \
+    "    mov    r2, r1\n" \
+    "2:\n" \
+    "    ldr    r12, [sp, #12]\n" \
+    "    ldr    r0, [sp, #28]\n" \
+    "    ldr    r11, [sp]\n" \
+    "    ldr    r3, [r11]\n" \
+    "    ldr    r4, [r11, #4]\n" \
+    "    add    r11, r11, #8\n" \
+    "    str    r11, [sp]\n" \
+    "    mov    r1, r2\n" \
+    "    add    r2, r1, r12\n" \
+    "    mov    lr, r2\n" \
+    "    mov    r5, r3\n" \
+    "    mov    r6, r4\n" \
+    "3:\n" \
+    STEPS \
+    "    cmp    r1, lr\n" \
+    "    bne    3b\n" \
+    "    ldr    r11, [sp, #4]\n"            /* rq: {m, e, r} per channel */ \
+    "    ldr    r7, [r11]\n" \
+    "    ldr    r8, [r11, #4]\n" \
+    "    ldr    r9, [r11, #8]\n" \
+    "    ldr    r10, [sp, #20]\n" \
+    KWS_MM2_RQ("r3", "r5") \
+    "    ldr    r7, [r11, #12]\n" \
+    "    ldr    r8, [r11, #16]\n" \
+    "    ldr    r9, [r11, #20]\n" \
+    "    add    r11, r11, #24\n" \
+    "    str    r11, [sp, #4]\n" \
+    KWS_MM2_RQ("r4", "r6") \
+    "    ldr    r11, [sp, #8]\n"            /* out */ \
+    "    ldr    r12, [sp, #16]\n"           /* delta */ \
+    "    strb   r3, [r11]\n" \
+    "    strb   r4, [r11, #1]\n" \
+    "    strb   r5, [r11, r12]\n" \
+    "    add    r12, r12, #1\n" \
+    "    strb   r6, [r11, r12]\n" \
+    "    add    r11, r11, #2\n" \
+    "    str    r11, [sp, #8]\n" \
+    "    ldr    r12, [sp, #24]\n" \
+    "    subs   r12, r12, #1\n" \
+    "    str    r12, [sp, #24]\n" \
+    "    bne    2b\n" \
+    "    add    sp, sp, #32\n" \
+    "    pop    {r4-r11, pc}\n" \
+    "    .size " NAME ", . - " NAME "\n")
+KWS_MM2_FUNC("kws_mm2_k16", KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP KWS_MM2_STEP);
+KWS_MM2_FUNC("kws_mm2_k8", KWS_MM2_STEP KWS_MM2_STEP);
+KWS_MM2_FUNC("kws_mm2_k4", KWS_MM2_STEP);
+#endif
+
+/* Three pixels (1x1 conv read in place, k a multiple of 16), widened once to int16 in SXTB16
+ * pair order, per 4 values: (a0,a2), (b0,b2), (c0,c2), (a1,a3), (b1,b3), (c1,c3). */
+static void widen3(const int8_t *a, int k, uint32_t *col)
+{
+    const int8_t *b = a + k, *c = b + k;
+    for (int i = 0; i < k; i += 4, col += 6) {
+        const uint32_t wa = kws_read32(a + i), wb = kws_read32(b + i), wc = kws_read32(c + i);
+        col[0] = kws_sxtb16(wa);
+        col[1] = kws_sxtb16(wb);
+        col[2] = kws_sxtb16(wc);
+        col[3] = kws_sxtb16_ror8(wa);
+        col[4] = kws_sxtb16_ror8(wb);
+        col[5] = kws_sxtb16_ror8(wc);
+    }
+}
+
+/* Three pixels times all output channels (out_c even), 2-channel x 3-pixel tiles on the
+ * pre-widened weights (kws_conv_t.w16): per 4 inputs two groups of five word loads feed six
+ * SMLADs each, no SXTB16 in the loop. a: {bias_eff, rq, out_c / 2, k, delta, zp}; plain clamp.
+ * Outputs of pixel j at out + j * delta. */
+typedef struct {          /* on the Cortex-M4: words at 0, 4, ... 20, as the assembly reads them */
+    const int32_t *bias_eff, *rq;
+    int32_t tiles, k, delta, zp;
+} kws_mm3_args_t;
+#if defined(__ARM_FEATURE_DSP)
+void kws_mm3_k16(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
+#define KWS_MM3_RQ(x)                                                           \
+    "    add    " x ", " x ", " x "\n"                                          \
+    "    smmulr " x ", " x ", r9\n"                                             \
+    "    add    " x ", " x ", " x ", asr #31\n"                                 \
+    "    add    " x ", " x ", r12\n"                                            \
+    "    asr    " x ", " x ", r10\n"                                            \
+    "    add    " x ", " x ", r2\n"                                             \
+    "    ssat   " x ", #8, " x "\n"
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global kws_mm3_k16\n"
+    "    .thumb_func\n"
+    "    .type kws_mm3_k16, %function\n"
+    "kws_mm3_k16:\n"
+    "    push   {r4-r11, lr}\n"
+    "    sub    sp, sp, #32\n"
+    "    ldr    r4, [r3]\n"                 /* bias_eff */
+    "    ldr    r5, [r3, #4]\n"             /* rq */
+    "    ldr    r9, [r3, #8]\n"             /* tiles */
+    "    ldr    r6, [r3, #12]\n"            /* k */
+    "    ldr    r7, [r3, #16]\n"            /* delta */
+    "    ldr    r8, [r3, #20]\n"            /* zp */
+    "    lsl    r6, r6, #2\n"               /* w16 bytes per channel pair */
+    "    str    r4, [sp]\n"
+    "    str    r5, [sp, #4]\n"
+    "    str    r2, [sp, #8]\n"
+    "    str    r6, [sp, #12]\n"
+    "    str    r7, [sp, #16]\n"
+    "    str    r8, [sp, #20]\n"
+    "    str    r9, [sp, #24]\n"
+    "    str    r0, [sp, #28]\n"
+    "2:\n"
+    "    ldr    r12, [sp, #12]\n"
+    "    ldr    r0, [sp, #28]\n"
+    "    ldr    r11, [sp]\n"
+    "    ldr    r3, [r11]\n"
+    "    ldr    r4, [r11, #4]\n"
+    "    add    r11, r11, #8\n"
+    "    str    r11, [sp]\n"
+    "    add    lr, r1, r12\n"
+    "    mov    r5, r3\n"
+    "    mov    r6, r4\n"
+    "    mov    r7, r3\n"
+    "    mov    r8, r4\n"
+    "3:\n"
+    "    .irp   s, 0, 1, 2, 3\n"
+    "    ldr    r9, [r1, #(16 * \\s)]\n"
+    "    ldr    r10, [r1, #(16 * \\s + 4)]\n"
+    "    ldr    r11, [r0, #(24 * \\s)]\n"
+    "    ldr    r12, [r0, #(24 * \\s + 4)]\n"
+    "    ldr    r2, [r0, #(24 * \\s + 8)]\n"
+    "    smlad  r3, r11, r9, r3\n"
+    "    smlad  r4, r11, r10, r4\n"
+    "    smlad  r5, r12, r9, r5\n"
+    "    smlad  r6, r12, r10, r6\n"
+    "    smlad  r7, r2, r9, r7\n"
+    "    smlad  r8, r2, r10, r8\n"
+    "    ldr    r9, [r1, #(16 * \\s + 8)]\n"
+    "    ldr    r10, [r1, #(16 * \\s + 12)]\n"
+    "    ldr    r11, [r0, #(24 * \\s + 12)]\n"
+    "    ldr    r12, [r0, #(24 * \\s + 16)]\n"
+    "    ldr    r2, [r0, #(24 * \\s + 20)]\n"
+    "    smlad  r3, r11, r9, r3\n"
+    "    smlad  r4, r11, r10, r4\n"
+    "    smlad  r5, r12, r9, r5\n"
+    "    smlad  r6, r12, r10, r6\n"
+    "    smlad  r7, r2, r9, r7\n"
+    "    smlad  r8, r2, r10, r8\n"
+    "    .endr\n"
+    "    add    r1, r1, #64\n"
+    "    add    r0, r0, #96\n"
+    "    cmp    r1, lr\n"
+    "    bne    3b\n"
+    "    ldr    r11, [sp, #4]\n"            /* rq: {m, e, r} per channel */
+    "    ldr    r9, [r11]\n"
+    "    ldr    r10, [r11, #4]\n"
+    "    ldr    r12, [r11, #8]\n"
+    "    ldr    r2, [sp, #20]\n"            /* zp */
+    KWS_MM3_RQ("r3") KWS_MM3_RQ("r5") KWS_MM3_RQ("r7")
+    "    ldr    r9, [r11, #12]\n"
+    "    ldr    r10, [r11, #16]\n"
+    "    ldr    r12, [r11, #20]\n"
+    "    add    r11, r11, #24\n"
+    "    str    r11, [sp, #4]\n"
+    KWS_MM3_RQ("r4") KWS_MM3_RQ("r6") KWS_MM3_RQ("r8")
+    "    ldr    r11, [sp, #8]\n"            /* out */
+    "    ldr    r12, [sp, #16]\n"           /* delta */
+    "    strb   r3, [r11]\n"
+    "    strb   r4, [r11, #1]\n"
+    "    add    r0, r11, r12\n"
+    "    strb   r5, [r0]\n"
+    "    strb   r6, [r0, #1]\n"
+    "    add    r0, r0, r12\n"
+    "    strb   r7, [r0]\n"
+    "    strb   r8, [r0, #1]\n"
+    "    add    r11, r11, #2\n"
+    "    str    r11, [sp, #8]\n"
+    "    ldr    r12, [sp, #24]\n"
+    "    subs   r12, r12, #1\n"
+    "    str    r12, [sp, #24]\n"
+    "    bne    2b\n"
+    "    add    sp, sp, #32\n"
+    "    pop    {r4-r11, pc}\n"
+    "    .size kws_mm3_k16, . - kws_mm3_k16\n");
+#else
+static void kws_mm3_k16(const uint32_t *col, const int16_t *w16, int8_t *out,
+                        const kws_mm3_args_t *a)
+{
+    const int32_t *be = a->bias_eff, *q = a->rq;
+    const int32_t tiles = a->tiles, k = a->k, delta = a->delta, zp = a->zp;
+    for (int32_t t = 0; t < tiles; ++t, out += 2, be += 2, q += 6) {
+        int32_t acc[3][2] = {{be[0], be[1]}, {be[0], be[1]}, {be[0], be[1]}};
+        const uint32_t *c = col;
+        for (int32_t i = 0; i < k; i += 4, c += 6, w16 += 8) {
+            for (int h = 0; h < 2; ++h) {
+                const uint32_t wa = kws_read32(w16 + 4 * h), wb = kws_read32(w16 + 4 * h + 2);
+                for (int j = 0; j < 3; ++j) {
+                    acc[j][0] = kws_smlad(c[3 * h + j], wa, acc[j][0]);
+                    acc[j][1] = kws_smlad(c[3 * h + j], wb, acc[j][1]);
+                }
+            }
+        }
+        for (int j = 0; j < 3; ++j) {
+            for (int o = 0; o < 2; ++o) {
+                int32_t v = kws_smmulr((int32_t)((uint32_t)acc[j][o] << 1), q[3 * o]);
+                v = v + (v >> 31) + q[3 * o + 2];
+                out[j * delta + o] = (int8_t)kws_ssat8((v >> q[3 * o + 1]) + zp);
+            }
+        }
+    }
+}
+#endif
+
 /* Two columns (pixels, outputs at out and out + delta) times all output channels, 2x2 tiles;
  * k is a multiple of 4. The weight rows are walked in order (row b of one tile is followed by
  * row a of the next), the layer's fields are locals and the accumulators scalars, so the
@@ -168,6 +458,24 @@ KWS_INLINE void mat_mult_2(const kws_conv_t *p, const uint32_t *col, int k, int8
     const int8_t *wb = p->weights;
     const int32_t *be = p->bias_eff, *q = p->rq;
     int8_t *const out_end = out + (out_c & ~1);
+#if defined(__ARM_FEATURE_DSP)
+    if (plain && out_c >= 2) {
+        const int32_t a[6] = {(int32_t)(intptr_t)be, (int32_t)(intptr_t)q, out_c >> 1, k, delta,
+                              zp};
+        if ((k & 15) == 0) {
+            kws_mm2_k16(col, wb, out, a);
+        } else if ((k & 7) == 0) {
+            kws_mm2_k8(col, wb, out, a);  /* two steps (8 values) per loop turn */
+        } else {
+            kws_mm2_k4(col, wb, out, a);  /* one step (4 values) per loop turn */
+        }
+        const int done = out_c & ~1;
+        out += done;
+        be += done;
+        q += 3 * done;
+        wb += (int32_t)done * k;
+    }
+#endif
     for (; out < out_end; out += 2, be += 2, q += 6) {
         const int8_t *wa = wb;
         wb = wa + k;
@@ -244,7 +552,15 @@ KWS_INLINE void conv_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, 
     /* a 1x1 conv at stride 1 without padding reads its input pixels in place */
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0 && p->out_w == p->in_w;
-    for (int pix = 0; pix < n_pix; pix += 2) {
+    int pix = 0;
+    if (direct && plain && p->w16 && (k & 15) == 0 && (out_c & 1) == 0) {
+        const kws_mm3_args_t a = {p->bias_eff, p->rq, out_c >> 1, k, out_c, p->out_offset};
+        for (; pix + 3 <= n_pix; pix += 3) {
+            widen3(in + (int32_t)pix * k, k, col);
+            kws_mm3_k16(col, p->w16, out + (int32_t)pix * out_c, &a);
+        }
+    }
+    for (; pix < n_pix; pix += 2) {
         const int pb = pix + 1 < n_pix ? pix + 1 : pix;  /* odd count: the last one twice */
         const int8_t *a = direct ? in + (int32_t)pix * k : gather(p, in, pix, buf_a);
         const int8_t *b = direct ? in + (int32_t)pb * k : gather(p, in, pb, buf_b);
@@ -345,11 +661,219 @@ KWS_INLINE void depthwise_pixels(const kws_conv_t *p, const int8_t *in, int8_t *
     }
 }
 
+/* 3x3 depthwise at stride 1 (any padding), channels a multiple of 4, out_h + 4 <= KWS_DW_COL:
+ * four channels at a time are spread into four column-major int16 planes (columns of
+ * KWS_DW_COL values, padded with the input zero point); each channel then walks down its
+ * plane's columns with its weights in registers, doubled (so the accumulator is already the
+ * 2a of the short requantization) and paired down each kernel column as (w0,w1), (w1,w2):
+ * two vertically adjacent outputs per step, (x0,x1).(w0,w1) + x2*w2 and
+ * x1*w0 + (x2,x3).(w1,w2), so each kernel column costs two word loads and four MAC
+ * instructions for six MACs. Plain clamp and every shift e <= 22 only: the output zero point
+ * is folded into the rounding constant (zp << e added before the exact arithmetic shift). */
+#define KWS_DW_COL 32
+
+static int dw3x3_fits(const kws_conv_t *p)
+{
+    if (!(p->k_h == 3 && p->k_w == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+          p->dil_h == 1 && p->dil_w == 1 && p->pad_h >= 0 && p->pad_w >= 0 &&
+          (p->out_c & 3) == 0 && p->out_h + 4 <= KWS_DW_COL && p->act_min == -128 &&
+          p->act_max == 127)) {
+        return 0;
+    }
+    for (int c = 0; c < p->out_c; ++c) {  /* |v| < 2^30: v + r + (zp << e) cannot overflow */
+        if (p->rq[3 * c + 1] > 22) return 0;
+    }
+    return 1;
+}
+
+/* Four vertically adjacent outputs of one channel per step, n_quads steps down one plane
+ * column: s is the column's int16 values (the kernel's columns at s, s + KWS_DW_COL,
+ * s + 2 * KWS_DW_COL), outputs at o, o + row, ... (row = k[11] bytes). k: {W01, W12} per kernel
+ * column (k[0..5]), 2 * bias_eff (k[6]), m (k[7]), r + (zp << e) (k[8]), e (k[9]), row (k[11]).
+ * Plain clamp only. Each column word (x_i, x_i+1) feeds two outputs, so 3 x 3 loads + 6 weight
+ * loads serve 36 MACs. */
+#if defined(__ARM_FEATURE_DSP)
+void kws_dw3x3_quads(const int16_t *s, int8_t *o, const int32_t *k, int32_t n_quads);
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global kws_dw3x3_quads\n"
+    "    .thumb_func\n"
+    "    .type kws_dw3x3_quads, %function\n"
+    "kws_dw3x3_quads:\n"
+    "    push   {r4-r11, lr}\n"
+    "    add    lr, r0, r3, lsl #3\n"       /* column end */
+    "    ldr    r3, [r2, #44]\n"            /* row */
+    "1:\n"
+    "    ldr    r8, [r0]\n"
+    "    ldr    r9, [r0, #4]\n"
+    "    ldr    r10, [r0, #8]\n"
+    "    ldr    r11, [r2]\n"
+    "    ldr    r12, [r2, #4]\n"
+    "    ldr    r7, [r2, #24]\n"            /* 2 * bias */
+    "    smlad  r4, r8, r11, r7\n"
+    "    smlatb r5, r8, r11, r7\n"
+    "    smlad  r6, r9, r11, r7\n"
+    "    smlatb r7, r9, r11, r7\n"
+    "    smlabt r4, r9, r12, r4\n"
+    "    smlad  r5, r9, r12, r5\n"
+    "    smlabt r6, r10, r12, r6\n"
+    "    smlad  r7, r10, r12, r7\n"
+    "    .irp   col, 1, 2\n"
+    "    ldr    r8, [r0, #(64 * \\col)]\n"
+    "    ldr    r9, [r0, #(64 * \\col + 4)]\n"
+    "    ldr    r10, [r0, #(64 * \\col + 8)]\n"
+    "    ldr    r11, [r2, #(8 * \\col)]\n"
+    "    ldr    r12, [r2, #(8 * \\col + 4)]\n"
+    "    smlad  r4, r8, r11, r4\n"
+    "    smlatb r5, r8, r11, r5\n"
+    "    smlad  r6, r9, r11, r6\n"
+    "    smlatb r7, r9, r11, r7\n"
+    "    smlabt r4, r9, r12, r4\n"
+    "    smlad  r5, r9, r12, r5\n"
+    "    smlabt r6, r10, r12, r6\n"
+    "    smlad  r7, r10, r12, r7\n"
+    "    .endr\n"
+    "    ldr    r8, [r2, #28]\n"            /* m */
+    "    ldr    r9, [r2, #32]\n"            /* r + (zp << e) */
+    "    ldr    r10, [r2, #36]\n"           /* e */
+    "    smmulr r4, r4, r8\n"
+    "    smmulr r5, r5, r8\n"
+    "    smmulr r6, r6, r8\n"
+    "    smmulr r7, r7, r8\n"
+    "    add    r4, r4, r4, asr #31\n"
+    "    add    r5, r5, r5, asr #31\n"
+    "    add    r6, r6, r6, asr #31\n"
+    "    add    r7, r7, r7, asr #31\n"
+    "    add    r4, r4, r9\n"
+    "    add    r5, r5, r9\n"
+    "    add    r6, r6, r9\n"
+    "    add    r7, r7, r9\n"
+    "    asr    r4, r4, r10\n"
+    "    asr    r5, r5, r10\n"
+    "    asr    r6, r6, r10\n"
+    "    asr    r7, r7, r10\n"
+    "    ssat   r4, #8, r4\n"
+    "    ssat   r5, #8, r5\n"
+    "    ssat   r6, #8, r6\n"
+    "    ssat   r7, #8, r7\n"
+    "    strb   r4, [r1]\n"
+    "    strb   r5, [r1, r3]\n"
+    "    add    r1, r1, r3, lsl #1\n"
+    "    strb   r6, [r1]\n"
+    "    strb   r7, [r1, r3]\n"
+    "    add    r1, r1, r3, lsl #1\n"
+    "    adds   r0, r0, #8\n"
+    "    cmp    r0, lr\n"
+    "    bne    1b\n"
+    "    pop    {r4-r11, pc}\n"
+    "    .size kws_dw3x3_quads, . - kws_dw3x3_quads\n");
+#else
+static void kws_dw3x3_quads(const int16_t *s, int8_t *o, const int32_t *k, int32_t n_quads)
+{
+    const int32_t row = k[11];
+    for (int32_t n = 0; n < n_quads; ++n, s += 4) {
+        int32_t acc[4] = {k[6], k[6], k[6], k[6]};
+        for (int kx = 0; kx < 3; ++kx) {
+            const int16_t *c = s + kx * KWS_DW_COL;
+            const uint32_t d0 = kws_read32(c), d1 = kws_read32(c + 2), d2 = kws_read32(c + 4);
+            const uint32_t wa = (uint32_t)k[2 * kx], wb = (uint32_t)k[2 * kx + 1];
+            acc[0] = kws_smlabt(d1, wb, kws_smlad(d0, wa, acc[0]));
+            acc[1] = kws_smlad(d1, wb, kws_smlatb(d0, wa, acc[1]));
+            acc[2] = kws_smlabt(d2, wb, kws_smlad(d1, wa, acc[2]));
+            acc[3] = kws_smlad(d2, wb, kws_smlatb(d1, wa, acc[3]));
+        }
+        for (int i = 0; i < 4; ++i, o += row) {
+            int32_t v = kws_smmulr(acc[i], k[7]);
+            *o = (int8_t)kws_ssat8((v + (v >> 31) + k[8]) >> k[9]);
+        }
+    }
+}
+#endif
+
+static void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch)
+{
+    const int ch = p->out_c, in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
+    const int plane = (out_w + 2) * KWS_DW_COL;                     /* KWS_DW3X3_SCRATCH */
+    const int pad_h = p->pad_h, pad_w = p->pad_w;
+    const int32_t zp = p->out_offset;
+    int16_t *pl = (int16_t *)(void *)scratch;
+    const int16_t zin = (int16_t)(-p->in_offset);
+    for (int i = 0; i < 4 * plane; ++i) pl[i] = zin;
+    const int y1 = in_h < out_h + 2 - pad_h ? in_h : out_h + 2 - pad_h;  /* rows in the plane */
+    const int x1 = in_w < out_w + 2 - pad_w ? in_w : out_w + 2 - pad_w;
+    for (int c = 0; c < ch; c += 4) {
+        for (int y = 0; y < y1; ++y) {
+            const int8_t *s = in + (int32_t)y * in_w * ch + c;
+            int16_t *d = pl + pad_w * KWS_DW_COL + y + pad_h;
+            for (int x = 0; x < x1; ++x, s += ch, d += KWS_DW_COL) {
+                const uint32_t v = kws_read32(s);
+                const uint32_t e = kws_sxtb16(v), o = kws_sxtb16_ror8(v);
+                d[0] = (int16_t)e;
+                d[plane] = (int16_t)o;
+                d[2 * plane] = (int16_t)(e >> 16);
+                d[3 * plane] = (int16_t)(o >> 16);
+            }
+        }
+        for (int j = 0; j < 4; ++j) {
+            const int cc = c + j;
+            const int8_t *w = p->weights + cc;
+            uint32_t wp[6];
+            for (int kx = 0; kx < 3; ++kx) {
+                const uint32_t a = (uint32_t)(2 * w[kx * ch]) & 0xFFFFu;
+                const uint32_t b = (uint32_t)(2 * w[(3 + kx) * ch]) & 0xFFFFu;
+                const uint32_t d = (uint32_t)(2 * w[(6 + kx) * ch]) & 0xFFFFu;
+                wp[kx] = a | (b << 16);
+                wp[3 + kx] = b | (d << 16);
+            }
+            const int32_t b2 = (int32_t)((uint32_t)p->bias_eff[cc] << 1);
+            const int32_t *q = p->rq + 3 * cc;
+            const int32_t m = q[0], e = q[1], r = q[2];
+            {  /* the asm's constants, see kws_dw3x3_quads */
+                int32_t k[12];
+                for (int i = 0; i < 3; ++i) {
+                    k[2 * i] = (int32_t)wp[i];
+                    k[2 * i + 1] = (int32_t)wp[3 + i];
+                }
+                k[6] = b2;
+                k[7] = m;
+                k[8] = r + (int32_t)((uint32_t)zp << e);
+                k[9] = e;
+                k[10] = 0;
+                k[11] = (int32_t)out_w * ch;
+                const int nq = out_h >> 2;
+                for (int ox = 0; ox < out_w; ++ox) {
+                    const int16_t *col = pl + j * plane + ox * KWS_DW_COL;
+                    int8_t *o = out + cc + ox * ch;
+                    if (nq) kws_dw3x3_quads(col, o, k, nq);
+                    for (int oy = 4 * nq; oy < out_h; ++oy) {  /* the rest, one at a time */
+                        const int16_t *c0 = col + oy;
+                        int32_t u = b2;
+                        for (int kx = 0; kx < 3; ++kx) {
+                            const int16_t *cx = c0 + kx * KWS_DW_COL;
+                            u = kws_smlad(kws_read32(cx), wp[kx], u);
+                            u = kws_smlabt(kws_read32(cx + 2), wp[3 + kx], u);
+                        }
+                        const int32_t v = kws_smmulr(u, m);
+                        o[(int32_t)oy * k[11]] = (int8_t)kws_ssat8((v + (v >> 31) + k[8]) >> e);
+                    }
+                }
+            }
+        }
+    }
+}
+
 int kws_depthwise_conv2d_s8_dsp(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch)
 {
     if (!p->bias_eff || !p->rq || !scratch || p->depth_multiplier != 1 ||
         p->k_h * p->k_w > KWS_MAX_TAPS) {
         return 0;
+    }
+    if (dw3x3_fits(p)) {
+        dw3x3_pixels(p, in, out, scratch);
+        return 1;
     }
     if (p->act_min == -128 && p->act_max == 127) {
         depthwise_pixels(p, in, out, scratch, 1);
