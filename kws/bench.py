@@ -3,6 +3,7 @@
     python -m kws.bench [--raw data/raw] [--limit N] [--threads 2]    (``make bench``)
     python -m kws.bench firmware [--model ...]    the MCU firmware (see kws/firmware/bench.py)
     python -m kws.bench tts [...]     multi-engine TTS data vs espeak-only (kws/bench_tts.py)
+    python -m kws.bench models [...]  both registry models: train, int8, firmware (kws/bench_models.py)
 
 Both featurize the same clips, already read into memory (every clip of the split index of
 ``data/raw``; all its wavs when the index cannot be built), in the same run, after a warm-up;
@@ -115,6 +116,10 @@ def main(argv=None) -> int:
         from kws.bench_tts import main as tts_main
 
         return tts_main(argv[1:])
+    if argv[:1] == ["models"]:  # both registry models through train/convert/firmware
+        from kws.bench_models import main as models_main
+
+        return models_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m kws.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--raw", default="data/raw", help="data folder (default: %(default)s)")

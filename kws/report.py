@@ -584,11 +584,18 @@ def section_quant(pg: Page) -> None:
     cols = ["ptq_symmetric", "ptq_asymmetric", "qat_symmetric", "qat_asymmetric"]
     if bits:
         pg.add("Integer fake quantization (weights per channel, activations calibrated), test "
-               "accuracy:",
+               "accuracy. Symmetric: zero point 0, signed weights, input and logits, and "
+               "ReLU outputs on the unsigned range 0..2^b-1 (a signed range would leave a 2-bit "
+               "ReLU output binary); asymmetric: a zero point per tensor. The network input and "
+               "the logits stay at `io_bits`:",
                table(["bits", "PTQ symmetric", "PTQ asymmetric", "QAT symmetric",
                       "QAT asymmetric"], [[b] + [pct(by[b].get(c)) for c in cols] for b in bits]))
     if mini:
-        pg.add("Minifloat ExMy formats (weights and activations):",
+        pg.add("Minifloat ExMy formats (weights and activations, each tensor scaled so its "
+               "largest magnitude lands on the format's largest normal). Why these formats: "
+               "E4M3 and E5M2 are the two OCP 8-bit floats (E4M3: more precision, the usual "
+               "inference choice; E5M2: more range), E3M2 is the OCP Microscaling FP6 and E2M1 "
+               "its FP4, so the sweep walks the range-for-precision trade at 8, 6 and 4 bits:",
                table(["format", "bits", "method", "test accuracy"],
                      [[r["format"], r["bits"], r["method"], pct(r["accuracy"])] for r in mini]))
     missing = pg.inp.missing(*[k for k in ("ptq", "qat", "minifloat") if pg.inp[k] is None])
@@ -602,10 +609,26 @@ def section_quant(pg: Page) -> None:
                                          for s in ("symmetric", "asymmetric"))]
             return min(ok) if ok else None
         lp, lq = lowest("ptq"), lowest("qat")
+        low = [b for b in bits if b <= 4]
+        at_least = all((by[b].get(f"qat_{s}") or 0) >= (by[b].get(f"ptq_{s}") or 0)
+                       for b in low for s in ("symmetric", "asymmetric")
+                       if by[b].get(f"qat_{s}") is not None and by[b].get(f"ptq_{s}") is not None)
+        two = [by[b].get(f"qat_{s}") for b in bits if b == 2 for s in ("symmetric", "asymmetric")]
+        two = [v for v in two if v is not None]
+        extra = ""
+        if low:
+            extra = (f" QAT is {'at least as accurate as' if at_least else 'not always above'} "
+                     f"PTQ at every width of 4 bits and below")
+            if two:
+                extra += f"; at 2 bits it keeps {pct(max(two))}"
+                n_labels = len((pg.inp["train"] or {}).get("per_class_accuracy") or {})
+                if n_labels:
+                    extra += f" (a random guess among {n_labels} labels: {pct(1 / n_labels)})"
+            extra += "."
         pg.add(f"_What it means_: within 1 point of float, PTQ goes down to "
                f"{lp if lp else 'no tested'} bits and QAT to {lq if lq else 'no tested'} bits; "
                "below that, fine-tuning with the quantizer in the loop is what keeps the model "
-               "working.")
+               "working." + extra)
 
 
 def section_prune(pg: Page) -> None:

@@ -344,7 +344,11 @@ def real_sample_accuracy(model: nn.Module, folder: Optional[Path], words: list[s
 def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, labels: list[str],
                     input_shape: tuple[int, int], features: dict, model_params: dict,
                     train_params: Optional[dict] = None, extra: Optional[dict] = None) -> None:
-    """Atomically write the checkpoint dict (see module docstring)."""
+    """Atomically write the checkpoint dict (see module docstring). Serialized in memory first:
+    ``torch.save`` names the zip's root folder after the file it writes, and the temporary file
+    has a random name, so the same weights would give different bytes (and DVC hashes)."""
+    import io
+
     from kws.stage import atomic_path
 
     ck = {
@@ -355,8 +359,10 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, labels: li
         "params_count": count_params(model), "torch_version": torch.__version__,
         **(extra or {}),
     }
+    buf = io.BytesIO()
+    torch.save(ck, buf)
     with atomic_path(path) as tmp:
-        torch.save(ck, tmp)
+        tmp.write_bytes(buf.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:

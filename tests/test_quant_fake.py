@@ -27,6 +27,17 @@ def test_range_minus10_12_at_4_bits():
     assert z.item() == 7  # round(10 / (22/15)) = round(6.82)
 
 
+def test_unsigned_symmetric_range_for_non_negative_tensors():
+    assert qrange(4, True, unsigned=True) == (0, 15)
+    assert qrange(2, True, unsigned=True) == (0, 3)
+    s, z = scale_zero_point(0.0, 12.0, 4, symmetric=True, unsigned=True)
+    assert s.item() == pytest.approx(12 / 15) and z.item() == 0
+    # [0, 12] on the signed 4-bit grid: 12/7, so only codes 0..7 of -8..7 are ever used
+    assert scale_zero_point(0.0, 12.0, 4, symmetric=True)[0].item() == pytest.approx(12 / 7)
+    q = quantize(torch.tensor([0.0, 0.39, 0.41, 12.0, 20.0, -1.0]), s, z, 0, 15)
+    assert q.tolist() == [0, 0, 1, 15, 15, 0]  # 0.41 / 0.8 = 0.51 -> 1; clamped at both ends
+
+
 def test_asymmetric_range_is_widened_to_contain_zero():
     s, z = scale_zero_point(2.0, 5.0, 8, symmetric=False)  # all positive: [0, 5]
     assert s.item() == pytest.approx(5 / 255) and z.item() == 0

@@ -37,6 +37,27 @@ def test_quantizers_sit_where_the_integer_model_has_tensors():
     assert qm.layers()["fc"].input_quant is aq["quant_in_fc"]
 
 
+def test_symmetric_relu_outputs_get_the_unsigned_range():
+    x, _ = toy_split(24, seed=2)
+    qm = quantize_model(randomize_bn(DSCNN(blocks=1)), QuantConfig.integer(2, "symmetric"))
+    qm.calibrate([x])
+    aq = qm.act_quants()
+    for name in ("quant_conv", "quant_blocks_0_dw", "quant_blocks_0_pw", "quant_in_fc"):
+        assert (aq[name].fmt.qmin, aq[name].fmt.qmax) == (0, 3), name  # ReLU / mean of ReLU
+        s, z = aq[name].qparams()
+        assert z.item() == 0 and s.item() == pytest.approx(aq[name].hi.item() / 3)
+    for name in ("quant_input", "quant_fc"):  # MFCC input and logits are signed: -128..127
+        assert (aq[name].fmt.qmin, aq[name].fmt.qmax) == (-128, 127), name
+    # asymmetric is untouched: its own range already starts at the zero point
+    qa = quantize_model(randomize_bn(DSCNN(blocks=1)), QuantConfig.integer(2, "asymmetric"))
+    qa.set_ranges(qm.ranges())
+    assert not qa.act_quants()["quant_conv"].fmt.unsigned
+    # and a quantizer given ranges (set_ranges) chooses the same way as one calibrated
+    qb = quantize_model(randomize_bn(DSCNN(blocks=1)), QuantConfig.integer(2, "symmetric"))
+    qb.set_ranges(qm.ranges())
+    assert {n: a.fmt for n, a in qb.act_quants().items()} == {n: a.fmt for n, a in aq.items()}
+
+
 def test_fixed_point_multiplier():
     m0, shift = quantize_multiplier(torch.tensor([0.75, 0.001, 1e-12]))
     assert m0[0].item() == 3 * 2**29 and shift[0].item() == 0  # 0.75 = (3 * 2^29) * 2^-31

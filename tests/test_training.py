@@ -118,6 +118,11 @@ def test_checkpoint_round_trip(tmp_path):
     ck = pytest.importorskip("kws.export.checkpoint")
     c = ck.load_checkpoint(tmp_path / "m.pt")
     torch.testing.assert_close(c.model(x), model(x))
+    # the same weights give the same bytes, whatever the file is called (DVC hashes the file)
+    training.save_checkpoint(tmp_path / "other.pt", model, arch="ds_cnn", labels=LABELS,
+                             input_shape=SHAPE, features={"n_mfcc": 10},
+                             model_params={"arch": "ds_cnn", "dropout": 0.2})
+    assert (tmp_path / "other.pt").read_bytes() == (tmp_path / "m.pt").read_bytes()
 
 
 def test_load_features_checks(tmp_path):

@@ -10,12 +10,23 @@ Conventions (the same as TFLite's int8 spec, generalised to ``b`` bits)::
 
     symmetric   zero_point = 0, q in [-2^(b-1), 2^(b-1) - 1],
                 scale = max(|min|, |max|) / (2^(b-1) - 1)
+                -- unsigned (an activation quantizer whose calibrated min is >= 0, i.e. after
+                a ReLU): zero_point = 0, q in [0, 2^b - 1], scale = max / (2^b - 1)
     asymmetric  q in [0, 2^b - 1], the range is first widened to contain 0 (so that 0 is exact),
                 scale = (max - min) / (2^b - 1), zero_point = qmin - round(min / scale),
                 clamped to [qmin, qmax]
 
 Example: the range [-10, 12] at 4 bits gives scale 12/7 symmetric, and scale 22/15 with zero
-point round(10 / (22/15)) = round(6.82) = 7 asymmetric.
+point round(10 / (22/15)) = round(6.82) = 7 asymmetric; [0, 12] at 4 bits unsigned symmetric
+gives scale 12/15.
+
+Why unsigned symmetric: a signed range spends its sign bit on a tensor that is never negative,
+so a ReLU output keeps only 2^(b-1) of its 2^b codes -- at 2 bits that is {0, s}, a binary
+activation, and neither PTQ nor QAT gets a DS-CNN past ~25% (measured here, even with 8-bit
+weights). Zero point 0 is what makes a scheme symmetric (no zero-point terms in the integer
+kernel); the same choice is LSQ's (Esser et al. 2020: unsigned activations, signed weights) and
+AIMET's "unsigned symmetric" encoding. Weights, the network input and the logits, which are
+signed, keep the signed range.
 
 Rounding is to nearest, ties to even (``torch.round``, the IEEE default); the integer emulation
 in ``kws.quant.integer`` uses the same rule, so the two agree bit for bit except where float32
@@ -37,11 +48,12 @@ import torch
 SCALE_EPS = 1e-12  # a zero range (a dead channel, an all-zero tensor) gets this scale, not 0
 
 
-def qrange(bits: int, symmetric: bool) -> tuple[int, int]:
-    """The integer range: symmetric [-2^(b-1), 2^(b-1)-1], asymmetric [0, 2^b-1]."""
+def qrange(bits: int, symmetric: bool, unsigned: bool = False) -> tuple[int, int]:
+    """The integer range: symmetric [-2^(b-1), 2^(b-1)-1] (unsigned symmetric and asymmetric:
+    [0, 2^b-1])."""
     if not 1 < bits <= 32:
         raise ValueError(f"bits must be in 2..32 (got {bits})")
-    if symmetric:
+    if symmetric and not unsigned:
         return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
 
@@ -58,15 +70,21 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
-def scale_zero_point(xmin, xmax, bits: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def scale_zero_point(xmin, xmax, bits: int, symmetric: bool,
+                     unsigned: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale and zero point for the range [xmin, xmax] (tensors broadcast: per channel works).
 
     Returns float32 ``scale`` and an integer-valued float32 ``zero_point`` (0 when symmetric).
+    ``unsigned`` (symmetric only): the range [0, 2^b-1], for tensors that are never negative.
     """
     xmin = torch.as_tensor(xmin, dtype=torch.float64)
     xmax = torch.as_tensor(xmax, dtype=torch.float64)
-    qmin, qmax = qrange(bits, symmetric)
-    if symmetric:
+    qmin, qmax = qrange(bits, symmetric, unsigned)
+    if symmetric and unsigned:
+        scale = torch.clamp(xmax, min=0.0) / qmax
+        scale = torch.clamp(scale, min=SCALE_EPS)
+        zp = torch.zeros_like(scale)
+    elif symmetric:
         scale = torch.maximum(xmin.abs(), xmax.abs()) / qmax
         scale = torch.clamp(scale, min=SCALE_EPS)
         zp = torch.zeros_like(scale)

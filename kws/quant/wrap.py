@@ -49,28 +49,39 @@ from kws.quant.minifloat import Minifloat, parse_format
 # --- number formats ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IntFormat:
-    """``bits``-bit integers, symmetric (zero point 0) or asymmetric (0..2^b-1)."""
+    """``bits``-bit integers, symmetric (zero point 0; signed, or ``unsigned`` 0..2^b-1 for a
+    tensor that is never negative) or asymmetric (0..2^b-1 with a zero point)."""
 
     bits: int
     symmetric: bool = True
+    unsigned: bool = False  # symmetric only: see kws.quant.fake
 
     def __post_init__(self):
         qrange(self.bits, self.symmetric)  # validates bits
+        if self.unsigned and not self.symmetric:
+            raise ValueError("unsigned applies to the symmetric scheme only")
 
     @property
     def name(self) -> str:
-        return f"int{self.bits}{'' if self.symmetric else 'a'}"
+        return f"int{self.bits}{'' if self.symmetric else 'a'}{'u' if self.unsigned else ''}"
 
     @property
     def qmin(self) -> int:
-        return qrange(self.bits, self.symmetric)[0]
+        return qrange(self.bits, self.symmetric, self.unsigned)[0]
 
     @property
     def qmax(self) -> int:
-        return qrange(self.bits, self.symmetric)[1]
+        return qrange(self.bits, self.symmetric, self.unsigned)[1]
 
     def params(self, lo, hi):
-        return scale_zero_point(lo, hi, self.bits, self.symmetric)
+        return scale_zero_point(lo, hi, self.bits, self.symmetric, self.unsigned)
+
+    def for_range(self, lo) -> "IntFormat":
+        """The format an activation with calibrated minimum ``lo`` gets: symmetric turns unsigned
+        when ``lo >= 0`` (a ReLU output), so no code is spent on a sign that never occurs."""
+        if not self.symmetric:
+            return self
+        return IntFormat(self.bits, True, bool(float(lo) >= 0.0))
 
     def fake(self, x, scale, zp):
         return fake_quantize(x, scale, zp, self.qmin, self.qmax)
@@ -216,10 +227,17 @@ class ActQuant(nn.Module):
         lo, hi = self.observer.range()
         self.lo.copy_(lo)
         self.hi.copy_(hi)
+        self.choose_sign()
         if self._abs[1]:
             self.absmean.fill_(self._abs[0] / self._abs[1])
         self.observer = None
         self.mode = "quant"
+
+    def choose_sign(self) -> None:
+        """Symmetric integer formats: unsigned when the calibrated range has no negative part
+        (decided once, at calibration; QAT keeps it)."""
+        if isinstance(self.fmt, IntFormat) and self.calibrated:
+            self.fmt = self.fmt.for_range(self.lo)
 
     @property
     def calibrated(self) -> bool:
@@ -506,6 +524,7 @@ class QuantModel(nn.Module):
         for n, (lo, hi) in ranges.items():
             aqs[n].lo.fill_(lo)
             aqs[n].hi.fill_(hi)
+            aqs[n].choose_sign()
             aqs[n].mode = "quant"
         return self
 
