@@ -203,9 +203,17 @@ def fig_quant(ptq: Optional[list], qat: Optional[list], mini: Optional[list],
             if pts:
                 ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, s=60,
                            zorder=3, label=f"minifloat {method.upper()}")
-                for b, a, f in pts:
-                    ax.annotate(f, (b, a), textcoords="offset points", xytext=(4, -10),
-                                fontsize=7)
+        # one label per format, below its lowest marker; formats of the same width stacked
+        lowest: dict = {}
+        for r in mini:
+            if r["method"] in ("ptq", "qat"):
+                key = (r["bits"], r["format"])
+                lowest[key] = min(lowest.get(key, 2.0), r["accuracy"])
+        stacked: dict = {}
+        for (b, f), a in lowest.items():
+            k = stacked[b] = stacked.get(b, -1) + 1
+            ax.annotate(f, (b, a), textcoords="offset points", xytext=(5, -10 - 9 * k),
+                        fontsize=7)
     if float_acc is not None:
         ax.axhline(float_acc, color="k", lw=0.8, ls=":", label="float32")
     ax.set_xlabel("bits (weights and activations)")
