@@ -23,7 +23,6 @@ Writes ``reports/bench/models.json``. About 15 min on 2 cores (ds_cnn's 30 epoch
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ def _run(script: str, args: list[str]) -> None:
 def run_arch(arch: str, raw_params: dict, work: Path, features: Path, raw: Path) -> dict:
     """train, convert and firmware for ``arch`` into ``work``; the figures of the bars."""
     from kws import config
+    from kws.stage import read_json
 
     work.mkdir(parents=True, exist_ok=True)
     params = dict(raw_params)
@@ -67,9 +67,7 @@ def run_arch(arch: str, raw_params: dict, work: Path, features: Path, raw: Path)
                          "--raw", str(raw), "--out", str(work / "firmware"),
                          "--reports", str(rep / "firmware")])
     t3 = time.perf_counter()
-    tr = json.loads((rep / "train" / "metrics.json").read_text())
-    cv = json.loads((rep / "convert" / "metrics.json").read_text())
-    fw = json.loads((rep / "firmware" / "metrics.json").read_text())
+    tr, cv, fw = (read_json(rep / s / "metrics.json") for s in ("train", "convert", "firmware"))
     lit, net = fw["litert"], fw["network"]
     return {
         "arch": arch,

@@ -618,11 +618,10 @@ def section_quant(pg: Page) -> None:
             return min(ok) if ok else None
         lp, lq = lowest("ptq"), lowest("qat")
         low = [b for b in bits if b <= 4]
-        at_least = all((by[b].get(f"qat_{s}") or 0) >= (by[b].get(f"ptq_{s}") or 0)
-                       for b in low for s in ("symmetric", "asymmetric")
+        schemes = ("symmetric", "asymmetric")
+        at_least = all(by[b][f"qat_{s}"] >= by[b][f"ptq_{s}"] for b in low for s in schemes
                        if by[b].get(f"qat_{s}") is not None and by[b].get(f"ptq_{s}") is not None)
-        two = [by[b].get(f"qat_{s}") for b in bits if b == 2 for s in ("symmetric", "asymmetric")]
-        two = [v for v in two if v is not None]
+        two = [v for v in (by.get(2, {}).get(f"qat_{s}") for s in schemes) if v is not None]
         extra = ""
         if low:
             extra = (f" QAT is {'at least as accurate as' if at_least else 'not always above'} "
