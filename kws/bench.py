@@ -4,6 +4,7 @@
     python -m kws.bench firmware [--model ...]    the MCU firmware (see kws/firmware/bench.py)
     python -m kws.bench tts [...]     multi-engine TTS data vs espeak-only (kws/bench_tts.py)
     python -m kws.bench models [...]  both registry models: train, int8, firmware (kws/bench_models.py)
+    python -m kws.bench tiny_conv [...]  tiny_conv widths vs its 90% bar (kws/bench_tiny_conv.py)
 
 Both featurize the same clips, already read into memory (every clip of the split index of
 ``data/raw``; all its wavs when the index cannot be built), in the same run, after a warm-up;
@@ -120,6 +121,10 @@ def main(argv=None) -> int:
         from kws.bench_models import main as models_main
 
         return models_main(argv[1:])
+    if argv[:1] == ["tiny_conv"]:  # tiny_conv widths on the default and espeak-only data
+        from kws.bench_tiny_conv import main as tiny_conv_main
+
+        return tiny_conv_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m kws.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--raw", default="data/raw", help="data folder (default: %(default)s)")

@@ -48,18 +48,17 @@ def variant_params(raw: dict, which: str, speakers: int, epochs: int, copies: in
     return raw
 
 
-def build_and_train(params, work: Path, workers: int, progress: bool) -> dict:
-    """download (synthetic) -> featurize -> train -> real_sample_accuracy, in ``work``."""
+def build_data(params, work: Path, workers: int,
+               progress: bool) -> tuple[dict, dict, float, float]:
+    """download (synthetic) -> featurize into ``work/raw`` and ``work/features``: the
+    generator's and featurizer's metrics and their seconds."""
     import shutil
 
-    from kws import training
     from kws.data import speech_commands as sc
     from kws.data import synthetic
     from kws.data.featurize import featurize
-    from kws.data.labels import label_names
-    from kws.models import build_model
 
-    d, s, tp, mp = params.data, params.data.synthetic, params.train, params.model
+    d, s = params.data, params.data.synthetic
     raw, feats_dir = work / "raw", work / "features"
     if raw.exists():
         shutil.rmtree(raw)
@@ -74,9 +73,19 @@ def build_and_train(params, work: Path, workers: int, progress: bool) -> dict:
     sc.ensure_split_lists(raw, d.validation_percentage, d.testing_percentage)
     t1 = time.perf_counter()
     fm = featurize(raw, feats_dir, params, workers=workers, progress=progress)
+    return gen, fm, t1 - t0, time.perf_counter() - t1
+
+
+def build_and_train(params, work: Path, workers: int, progress: bool) -> dict:
+    """download (synthetic) -> featurize -> train -> real_sample_accuracy, in ``work``."""
+    from kws import training
+    from kws.data.labels import label_names
+    from kws.models import build_model
+
+    d, tp, mp, f = params.data, params.train, params.model, params.features
+    gen, fm, gen_s, feat_s = build_data(params, work, workers, progress)
     t2 = time.perf_counter()
-    f = params.features
-    feats = training.load_features(feats_dir, expect_labels=label_names(d.words),
+    feats = training.load_features(work / "features", expect_labels=label_names(d.words),
                                    expect_shape=(f.n_frames, f.n_mfcc))
     training.seed_everything(tp.seed)
     model = build_model(mp.arch, len(feats.labels), feats.input_shape, mp.dropout)
@@ -100,7 +109,7 @@ def build_and_train(params, work: Path, workers: int, progress: bool) -> dict:
             "real_keyword_accuracy": real.get("keyword_accuracy"),
             "real_unknown_accuracy": real.get("unknown_accuracy"),
             "real_clips": real.get("clips"), "real_note": real.get("note"),
-            "seconds": {"generate": round(t1 - t0, 1), "featurize": round(t2 - t1, 1),
+            "seconds": {"generate": round(gen_s, 1), "featurize": round(feat_s, 1),
                         "train": round(t3 - t2, 1)}}
 
 
