@@ -13,6 +13,8 @@ real Speech Commands clips of ``train.real_samples_dir``:
 Everything else is the same: seeds, number of speakers, words, augmented copies, model, epochs.
 Speakers, epochs and copies default to params.yaml's (``data.synthetic.speakers``,
 ``train.epochs``, ``features.augment.copies``), so (b) is the pipeline's own data and model.
+``--only b`` rebuilds one variant and keeps the other from ``--out`` when that one's params
+(hashed) have not changed: after editing only strong-augmentation keys, (a) is reused.
 The bar: (b) - (a) >= 15 points. Writes ``reports/bench/tts.json``. CPU heavy: about 30 min on
 2 cores with the defaults (600 speakers, 30 epochs); ``--speakers 200 --epochs 20`` takes 15.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import sys
 import time
@@ -46,6 +49,21 @@ def variant_params(raw: dict, which: str, speakers: int, epochs: int, copies: in
         for k in STRONG_KEYS:
             aug.pop(k, None)
     return raw
+
+
+def params_digest(params) -> str:
+    """Hash of a variant's whole validated params: a kept figure must come from the same ones."""
+    text = json.dumps(params.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def reusable(out: str | Path, which: str, digest: str) -> dict | None:
+    """Variant ``which`` of an earlier ``out`` file when it was made with params of ``digest``."""
+    try:
+        prev = json.loads(Path(out).read_text()).get(which)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return prev if isinstance(prev, dict) and prev.get("params_digest") == digest else None
 
 
 def build_data(params, work: Path, workers: int,
@@ -125,7 +143,8 @@ def main(argv=None) -> int:
                     "(default: features.augment.copies)")
     ap.add_argument("--work", default="build/bench_tts", help="scratch folder for the two data "
                     "sets (default: %(default)s)")
-    ap.add_argument("--only", choices=["a", "b"], help="build and train one variant only")
+    ap.add_argument("--only", choices=["a", "b"], help="build and train one variant only; the "
+                    "other is kept from --out when its params digest still matches")
     ap.add_argument("--workers", type=int, default=2, help="wav readers (default: %(default)s)")
     ap.add_argument("--out", default="reports/bench/tts.json", help="JSON result "
                     "(default: %(default)s)")
@@ -150,15 +169,23 @@ def main(argv=None) -> int:
             args.copies = base.features.augment.copies
         results = {}
         for which in ("a", "b"):
-            if args.only and which != args.only:
-                continue
             params = config.parse(variant_params(raw, which, args.speakers, args.epochs,
                                                  args.copies))
+            if args.only and which != args.only:
+                kept = reusable(args.out, which, params_digest(params))
+                if kept is not None:
+                    results[which] = kept
+                    print(f"({which}) kept from {args.out}: its params are unchanged", flush=True)
+                else:
+                    print(f"({which}) not in {args.out} with these params: no gain is computed "
+                          f"(run without --only)", flush=True)
+                continue
             print(f"({which}) engines {params.data.synthetic.engines}, jitter "
                   f"{params.data.synthetic.jitter}, augmentation "
                   f"{'strong' if which == 'b' else 'basic'}", flush=True)
-            results[which] = build_and_train(params, Path(args.work) / which, args.workers,
-                                             not args.quiet)
+            results[which] = {**build_and_train(params, Path(args.work) / which, args.workers,
+                                                not args.quiet),
+                              "params_digest": params_digest(params)}
             print(f"({which}) " + json.dumps(results[which]), flush=True)
     except KwsError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -156,3 +156,28 @@ def test_bench_variants_differ_only_in_engines_and_augmentation():
     assert a.model == b.model and a.train == b.train
     assert a.data.synthetic.model_copy(update={"engines": [], "jitter": 0}) == \
         b.data.synthetic.model_copy(update={"engines": [], "jitter": 0})
+
+
+def test_bench_keeps_the_other_variant_only_when_its_params_are_unchanged(tmp_path):
+    import copy
+    import json
+    from pathlib import Path
+
+    from kws.bench_tts import params_digest, reusable, variant_params
+
+    raw = config._yaml12().load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    a = config.parse(variant_params(raw, "a", 30, 3, 1))
+    changed = copy.deepcopy(raw)
+    changed["features"]["augment"]["time_shift_ms"] = 50  # a basic key: (a) uses it too
+    a2 = config.parse(variant_params(changed, "a", 30, 3, 1))
+    stronger = copy.deepcopy(raw)
+    stronger["features"]["augment"]["snr_db"] = [-5, 20]  # a strong key: (a) leaves it out
+    a3 = config.parse(variant_params(stronger, "a", 30, 3, 1))
+    assert params_digest(a) != params_digest(a2)
+    assert params_digest(a) == params_digest(a3)
+    out = tmp_path / "tts.json"
+    out.write_text(json.dumps({"a": {"real_sample_accuracy": 0.5, "params_digest": params_digest(a)}}))
+    assert reusable(out, "a", params_digest(a3))["real_sample_accuracy"] == 0.5
+    assert reusable(out, "a", params_digest(a2)) is None
+    assert reusable(out, "b", params_digest(a)) is None
+    assert reusable(tmp_path / "missing.json", "a", params_digest(a)) is None
