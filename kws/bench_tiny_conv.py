@@ -17,7 +17,7 @@ with params.yaml's ``train:`` settings, in one run:
 
 For each it prints test accuracy, accuracy on the (augmented) training split in eval mode
 (underfitting shows as train ~ test), validation accuracy and ``real_sample_accuracy``. Writes
-``reports/bench/tiny_conv.json``. About 10 min on 2 cores (the espeak-ng set takes 3.5).
+``reports/bench/tiny_conv.json``. About 7 min on 2 cores (the espeak-ng set takes 3.5).
 """
 
 from __future__ import annotations
