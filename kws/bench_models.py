@@ -117,18 +117,19 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="reports/bench/models.json", help="JSON result (default: %(default)s)")
     args = ap.parse_args(argv)
 
-    from kws import config
+    from kws.bench_tts import read_params
+    from kws.errors import KwsError
     from kws.stage import write_json
 
     params_path, features = ROOT / args.params, ROOT / args.features
-    if not params_path.is_file():
-        print(f"error: {params_path} not found", file=sys.stderr)
+    try:  # a missing or bad params.yaml stops here, with its one-line message
+        raw_params, _ = read_params(params_path)
+    except KwsError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     if not (features / "train.npz").is_file():
         print(f"error: no features in {features}: run `dvc repro featurize` first", file=sys.stderr)
         return 2
-    raw_params = config._yaml12().load(params_path.read_text()) or {}
-    config.parse(raw_params)  # a bad params.yaml stops here, with its one-line message
     rows = []
     for arch in args.arch:
         print(f"[{arch}]", flush=True)

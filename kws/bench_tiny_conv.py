@@ -45,19 +45,14 @@ def conv_output_values(input_shape: tuple[int, int], filters: int) -> int:
 def train_width(feats, params, filters: int, real_dir) -> dict:
     """tiny_conv with ``filters`` filters trained as the train stage does; its figures."""
     from kws import training
+    from kws.bench_tts import train_as_stage
     from kws.models import TinyConv
     from kws.profiling import profile_model
 
     tp, mp = params.train, params.model
     training.seed_everything(tp.seed)
     model = TinyConv(len(feats.labels), feats.input_shape, mp.dropout, filters=filters)
-    res = training.train_model(
-        model, feats.splits["train"], feats.splits["validation"], epochs=tp.epochs,
-        batch_size=tp.batch_size, lr=tp.lr, schedule=tp.schedule, weight_decay=tp.weight_decay,
-        label_smoothing=tp.label_smoothing, seed=tp.seed, device=tp.device,
-        num_threads=tp.num_threads, eval_batch_size=tp.eval_batch_size,
-        warmup_epochs=tp.warmup_epochs, step_every=tp.step_every, step_gamma=tp.step_gamma,
-        progress=False)
+    res = train_as_stage(model, feats, params, False)
     m = res.model
     prof = profile_model(m, feats.input_shape)
     real = training.real_sample_accuracy(m, real_dir, list(params.data.words), feats.labels,
@@ -87,17 +82,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from kws import config, training
-    from kws.bench_tts import build_data, variant_params
+    from kws.bench_tts import build_data, read_params, variant_params
     from kws.data.labels import label_names
     from kws.errors import KwsError
     from kws.stage import write_json
 
     try:
-        path = Path(args.params)
-        if not path.is_file():
-            raise KwsError(f"{path} not found: run from the repository root")
-        raw = config._yaml12().load(path.read_text()) or {}
-        params = config.parse(raw)
+        raw, params = read_params(args.params)
         if min(args.filters) < 1:
             raise KwsError(f"--filters must be positive, got {args.filters}")
         f, words = params.features, label_names(params.data.words)

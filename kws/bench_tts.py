@@ -51,6 +51,29 @@ def variant_params(raw: dict, which: str, speakers: int, epochs: int, copies: in
     return raw
 
 
+def read_params(path: str | Path) -> tuple[dict, object]:
+    """params.yaml as its raw mapping (for ``variant_params``) and validated: a missing file,
+    bad YAML or a bad value raises ``config.load``'s one-line ``ParamsError``."""
+    from kws import config
+
+    params = config.load(path)
+    return config._yaml12().load(Path(path).read_text()) or {}, params
+
+
+def train_as_stage(model, feats, params, progress: bool):
+    """``training.train_model`` with every ``train:`` setting, as stages/train.py calls it."""
+    from kws import training
+
+    tp = params.train
+    return training.train_model(
+        model, feats.splits["train"], feats.splits["validation"], epochs=tp.epochs,
+        batch_size=tp.batch_size, lr=tp.lr, schedule=tp.schedule, weight_decay=tp.weight_decay,
+        label_smoothing=tp.label_smoothing, seed=tp.seed, device=tp.device,
+        num_threads=tp.num_threads, eval_batch_size=tp.eval_batch_size,
+        warmup_epochs=tp.warmup_epochs, step_every=tp.step_every, step_gamma=tp.step_gamma,
+        progress=progress)
+
+
 def params_digest(params) -> str:
     """Hash of a variant's whole validated params: a kept figure must come from the same ones."""
     text = json.dumps(params.model_dump(mode="json"), sort_keys=True)
@@ -107,13 +130,7 @@ def build_and_train(params, work: Path, workers: int, progress: bool) -> dict:
                                    expect_shape=(f.n_frames, f.n_mfcc))
     training.seed_everything(tp.seed)
     model = build_model(mp.arch, len(feats.labels), feats.input_shape, mp.dropout)
-    res = training.train_model(
-        model, feats.splits["train"], feats.splits["validation"], epochs=tp.epochs,
-        batch_size=tp.batch_size, lr=tp.lr, schedule=tp.schedule, weight_decay=tp.weight_decay,
-        label_smoothing=tp.label_smoothing, seed=tp.seed, device=tp.device,
-        num_threads=tp.num_threads, eval_batch_size=tp.eval_batch_size,
-        warmup_epochs=tp.warmup_epochs, step_every=tp.step_every, step_gamma=tp.step_gamma,
-        progress=progress)
+    res = train_as_stage(model, feats, params, progress)
     t3 = time.perf_counter()
     test = training.evaluate(res.model, feats.splits["test"], tp.eval_batch_size)
     root = Path.cwd()
@@ -156,11 +173,7 @@ def main(argv=None) -> int:
     from kws.stage import write_json
 
     try:
-        path = Path(args.params)
-        if not path.is_file():
-            raise KwsError(f"{path} not found: run from the repository root")
-        raw = config._yaml12().load(path.read_text()) or {}
-        base = config.parse(raw)
+        raw, base = read_params(args.params)
         if args.speakers is None:
             args.speakers = base.data.synthetic.speakers
         if args.epochs is None:
