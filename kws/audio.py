@@ -86,8 +86,9 @@ def write_wav(path: str | Path, x: np.ndarray, sample_rate: int = 16000) -> None
 
 
 def pad_or_trim(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
-    """Place ``x`` at ``offset`` in ``n`` zeros (cutting what falls outside)."""
-    out = np.zeros(n, dtype=np.float32)
+    """Place ``x`` at ``offset`` in ``n`` zeros (cutting what falls outside); float32, or
+    float64 for float64 input."""
+    out = np.zeros(n, dtype=np.result_type(np.asarray(x).dtype, np.float32))
     src0 = max(0, -offset)
     dst0 = max(0, offset)
     length = min(len(x) - src0, n - dst0)

@@ -65,7 +65,20 @@ def test_matches_reference_on_sines(f):
     x = _sine(f) + 0.01 * np.random.default_rng(1).standard_normal(SPEC.clip_samples).astype(np.float32)
     ours = mfcc(x, SPEC)[0].numpy()
     assert ours.shape == (49, 10)
-    np.testing.assert_allclose(ours, reference_mfcc(x), atol=1e-4, rtol=0)
+    pcm = np.round(x.astype(np.float64) * 32768) / 32768  # float audio is rounded to int16 first
+    np.testing.assert_allclose(ours, reference_mfcc(pcm), atol=1e-4, rtol=0)
+
+
+def test_int16_input_is_taken_as_is_and_floats_are_rounded_to_it():
+    x = _sine(700.0, amp=0.3)
+    pcm = np.round(x.astype(np.float64) * 32768).astype(np.int16)
+    assert np.array_equal(mfcc(pcm, SPEC).numpy(), mfcc(x, SPEC).numpy())
+    # a float change below half an int16 step changes nothing; a step changes the features
+    xq = (pcm / 32768.0).astype(np.float32)
+    assert np.array_equal(mfcc(xq + np.float32(0.2 / 32768), SPEC).numpy(), mfcc(x, SPEC).numpy())
+    bumped = pcm.copy()
+    bumped[100:740] += 1
+    assert not np.array_equal(mfcc(bumped, SPEC).numpy(), mfcc(pcm, SPEC).numpy())
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"{REAL} not present")

@@ -1,17 +1,19 @@
-/* MFCC of one window, exactly as kws/features.py (params.yaml features:), in float32.
- * Periodic Hann window -> zero-padded radix-2 FFT -> power -> HTK mel filterbank ->
- * ln(mel + log_floor) -> orthonormal DCT-II; then the model's int8 input quantization.
- * All tables come from model_settings.h / features_tables.c (generated from Python). */
+/* MFCC of one window with the frontend training used (kws_frontend.h: the same C, the same
+ * tables, the same bits), then the model's int8 input quantization. The tables are generated
+ * into features_tables.c (kws/frontend.py), the sizes into model_settings.h. */
 #ifndef KWS_FEATURES_H
 #define KWS_FEATURES_H
 
 #include <stdint.h>
 
+#include "kws_frontend.h"
 #include "model_settings.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+extern const kws_frontend_cfg kws_frontend_tables;  /* features_tables.c */
 
 /* MFCC (KWS_N_MFCC floats) of KWS_WINDOW_SAMPLES int16 samples (full scale = 1.0). */
 void kws_mfcc_frame(const int16_t *window, float *mfcc);

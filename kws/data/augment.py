@@ -30,6 +30,12 @@ active-speech RMS when ``snr_db`` is set (else by volume as in step 2); then a g
 Everything random comes from the ``numpy.random.Generator`` passed in: the same generator
 state gives the same output. Callers make one generator per clip (``clip_rng``) so the result
 does not depend on batching or thread order.
+
+Same bytes on any machine: every step computes in float64 with back ends that do not pick
+kernels by CPU (scipy's polyphase and FFT resampling, pocketfft, IIR loops; no soxr), and the
+caller rounds the result to int16 (``kws.frontend.to_pcm16``). Float64 results of two CPUs
+differ, if at all, in the last bits (~1e-16), far below the half-step of int16 rounding, so
+the int16 audio and the features computed from it are the same.
 """
 
 from __future__ import annotations
@@ -66,22 +72,28 @@ def noise_segment(noises: Sequence[np.ndarray], n: int, rng: np.random.Generator
 
 def speed_perturb(x: np.ndarray, factor: float, rate: int = 16000) -> np.ndarray:
     """``x`` played ``factor`` times faster (pitch up by the same factor), same length."""
-    from kws.audio import pad_or_trim, resample
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    from kws.audio import pad_or_trim
 
     if factor == 1.0:
         return x
     out_rate = int(round(rate / factor / 50.0)) * 50
-    return pad_or_trim(resample(x, rate, out_rate), len(x))
+    g = gcd(rate, out_rate)
+    return pad_or_trim(resample_poly(np.asarray(x, np.float64), out_rate // g, rate // g), len(x))
 
 
 def pitch_shift(x: np.ndarray, semitones: float, rate: int = 16000) -> np.ndarray:
-    """``x`` ``semitones`` higher at the same tempo (librosa's phase vocoder + resampling)."""
+    """``x`` ``semitones`` higher at the same tempo (librosa's phase vocoder, then FFT
+    resampling: soxr would pick SIMD kernels by CPU)."""
     import librosa
 
     if semitones == 0:
         return x
-    return librosa.effects.pitch_shift(np.asarray(x, np.float32), sr=rate, n_steps=semitones,
-                                       n_fft=512, res_type="soxr_hq").astype(np.float32)
+    return librosa.effects.pitch_shift(np.asarray(x, np.float64), sr=rate, n_steps=semitones,
+                                       n_fft=512, res_type="fft")
 
 
 def room_ir(rng: np.random.Generator, rt60: float, rate: int = 16000) -> np.ndarray:
@@ -102,7 +114,7 @@ def room_ir(rng: np.random.Generator, rt60: float, rate: int = 16000) -> np.ndar
     drr_db = rng.uniform(-3.0, 12.0)
     ir = tail
     ir[0] = 10 ** (drr_db / 20)
-    return ir.astype(np.float32)
+    return ir
 
 
 def reverb(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
@@ -111,7 +123,7 @@ def reverb(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
 
     y = fftconvolve(x, ir)[: len(x)]
     peak = np.max(np.abs(x))
-    return (y * (peak / (np.max(np.abs(y)) + 1e-12))).astype(np.float32)
+    return y * (peak / (np.max(np.abs(y)) + 1e-12))
 
 
 def mic_eq(x: np.ndarray, highpass: float, lowpass: float, res_hz: float, res_db: float,
@@ -124,8 +136,7 @@ def mic_eq(x: np.ndarray, highpass: float, lowpass: float, res_hz: float, res_db
     if lowpass < rate / 2:
         y = sosfilt(butter(4, lowpass, "low", fs=rate, output="sos"), y)
     b, a = iirpeak(res_hz, 2.0, fs=rate)
-    y = y + (10 ** (res_db / 20) - 1) * lfilter(b, a, y)
-    return y.astype(np.float32)
+    return y + (10 ** (res_db / 20) - 1) * lfilter(b, a, y)
 
 
 def active_rms(x: np.ndarray, frame: int = 160, floor_db: float = -30.0) -> float:
@@ -182,7 +193,7 @@ class Strong:
             x = reverb(x, room_ir(np.random.default_rng(d["ir_seed"]), d["rt60"], rate))
         if d["eq"]:
             x = mic_eq(x, d["highpass"], d["lowpass"], d["res_hz"], d["res_db"], rate)
-        return np.asarray(x, np.float32)
+        return np.asarray(x, np.float64)
 
 
 @dataclass(frozen=True)
@@ -207,7 +218,8 @@ class Augmenter:
         return int(round(self.time_shift_ms * self.sample_rate / 1000))
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        x = np.asarray(x, np.float32)
+        """The augmented clip, float64 (round it to int16 with ``kws.frontend.to_pcm16``)."""
+        x = np.asarray(x, np.float64)
         # Draw every random number in a fixed order whatever the outcome, so one clip's
         # stream does not depend on whether noise was used.
         shift = int(rng.integers(-self.max_shift, self.max_shift + 1)) if self.max_shift else 0
@@ -217,7 +229,7 @@ class Augmenter:
             out = time_shift(x, shift)
             if use_noise and self.noises and volume > 0:
                 out = out + volume * noise_segment(self.noises, len(x), rng)
-            return np.clip(out, -1.0, 1.0).astype(np.float32)
+            return np.clip(out, -1.0, 1.0)
         d = self.strong.draw(rng)
         out = time_shift(self.strong.voice(x, d, self.sample_rate), shift)
         if use_noise and self.noises:
@@ -229,7 +241,7 @@ class Augmenter:
             elif volume > 0:
                 out = out + volume * seg
         out = out * 10 ** (d["gain"] / 20)
-        return np.clip(out, -1.0, 1.0).astype(np.float32)
+        return np.clip(out, -1.0, 1.0)
 
 
 def silence_clip(noises: Sequence[np.ndarray], n: int, rng: np.random.Generator,
@@ -238,8 +250,8 @@ def silence_clip(noises: Sequence[np.ndarray], n: int, rng: np.random.Generator,
     ``uniform(0, 1) * scale`` (TF: ``uniform(0, 1)``), clipped; all zeros without noise files."""
     volume = rng.uniform(0.0, 1.0) * scale
     if not noises:
-        return np.zeros(n, np.float32)
-    return np.clip(volume * noise_segment(noises, n, rng), -1.0, 1.0).astype(np.float32)
+        return np.zeros(n, np.float64)
+    return np.clip(volume * noise_segment(noises, n, rng), -1.0, 1.0)
 
 
 def usable_noises(noises: Sequence[np.ndarray], n: int) -> list[np.ndarray]:

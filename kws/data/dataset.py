@@ -167,7 +167,8 @@ def index_from_dir(root: str | Path, data_params, exclude: Iterable[str] = ()) -
 def render(example: Example, split: str, copy: int, clip: Optional[np.ndarray], n: int,
            noises: Sequence[np.ndarray], seed: int,
            augmenter: Optional[Augmenter] = None) -> np.ndarray:
-    """The audio of one example, ``n`` float32 samples.
+    """The audio of one example, ``n`` samples in [-1, 1] (float32 for a clean clip, float64
+    when augmented or generated: round it with ``kws.frontend.to_pcm16``).
 
     ``copy`` 0 is the clean example (a silence example is clean noise at its own volume);
     ``copy >= 1`` (train only) is an augmented copy: a word clip through ``augmenter``, a

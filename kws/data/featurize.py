@@ -15,7 +15,9 @@ clean examples. Which example is where is ``kws.data.dataset``'s split index.
 
 Unreadable clips (wrong rate, channels, truncated, not audio) are left out and counted with
 their reason; the index is rebuilt without them so the silence/unknown shares hold over the
-clips used. Wavs are read by a thread pool; MFCCs are computed in batches with torch.
+clips used. Wavs are read by a thread pool; each clip (augmented ones rounded to int16, as a
+microphone gives them) goes through the firmware's own C frontend (``kws.frontend``), so the
+features are the same bytes on any machine.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-import torch
 
 from kws.audio import pad_or_trim, read_wav
 from kws.config import Params
@@ -37,7 +38,7 @@ from kws.data.augment import Augmenter, usable_noises
 from kws.data.dataset import (SPLITS, SplitIndex, background_files, build_index, clips_by_split,
                               render)
 from kws.errors import AudioError, DataError
-from kws.features import mfcc
+from kws.frontend import mfcc_pcm16, threads, to_pcm16
 
 MAX_LISTED_SKIPS = 100
 
@@ -174,7 +175,7 @@ def featurize_split(root: Path, index: SplitIndex, split: str, params: Params,
                 wave = np.stack([render(e, split, c, clip, n, noises, d.seed, augmenter)
                                  for e, clip in zip(batch, clips)])
                 t0 = time.perf_counter()
-                feats = mfcc(torch.from_numpy(wave), f).numpy()
+                feats = mfcc_pcm16(to_pcm16(wave), f)
                 if timer is not None:
                     timer["mfcc_s"] = timer.get("mfcc_s", 0.0) + time.perf_counter() - t0
                 start = c * len(exs) + i0
@@ -261,7 +262,7 @@ def featurize(root: str | Path, out_dir: str | Path, params: Params, workers: in
         "views_seconds": round(views_s, 3),
         "clips_per_s": round(rows / seconds, 1) if seconds > 0 else None,
         "mfcc_clips_per_s": round(rows / timer["mfcc_s"], 1) if timer.get("mfcc_s") else None,
-        "torch_threads": torch.get_num_threads(),
+        "frontend_threads": threads(),
         "read_workers": workers,
     }
 
