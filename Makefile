@@ -53,7 +53,7 @@ test: setup
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 bench: setup
-	$(PY) -m kws.bench
+	$(PY) -m kws.bench featurize
 	$(PY) -m kws.bench firmware
 	$(PY) -m kws.bench models
 

@@ -2,7 +2,7 @@
 full run trains two models: it is a benchmark, not a test)."""
 
 from kws import bench
-from kws.bench_models import passes
+from kws.bench.models import passes
 
 
 def row(**kw):

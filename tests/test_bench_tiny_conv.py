@@ -2,7 +2,7 @@
 its error without features (the full run trains four models: a benchmark, not a test)."""
 
 from kws import bench
-from kws.bench_tiny_conv import conv_output_values
+from kws.bench.tiny_conv import conv_output_values
 from kws.models import TinyConv
 from kws.profiling import profile_model
 

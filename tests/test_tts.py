@@ -141,7 +141,7 @@ def test_engine_is_deterministic_per_speaker_and_voices_differ(name):
 def test_bench_variants_differ_only_in_engines_and_augmentation():
     from pathlib import Path
 
-    from kws.bench_tts import variant_params
+    from kws.bench.tts import variant_params
     from kws.data.augment import Strong
 
     raw = config._yaml12().load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
@@ -163,7 +163,7 @@ def test_bench_keeps_the_other_variant_only_when_its_params_are_unchanged(tmp_pa
     import json
     from pathlib import Path
 
-    from kws.bench_tts import params_digest, reusable, variant_params
+    from kws.bench.tts import params_digest, reusable, variant_params
 
     raw = config._yaml12().load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     a = config.parse(variant_params(raw, "a", 30, 3, 1))

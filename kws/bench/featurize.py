@@ -1,10 +1,6 @@
-"""Benchmark: our batched torch MFCC vs a per-clip loop of ``librosa.feature.mfcc``.
+"""Benchmark: our MFCC (the C frontend, batched) vs a per-clip loop of ``librosa.feature.mfcc``.
 
-    python -m kws.bench [--raw data/raw] [--limit N] [--threads 2]    (``make bench``)
-    python -m kws.bench firmware [--model ...]    the MCU firmware (see kws/firmware/bench.py)
-    python -m kws.bench tts [...]     multi-engine TTS data vs espeak-only (kws/bench_tts.py)
-    python -m kws.bench models [...]  both registry models: train, int8, firmware (kws/bench_models.py)
-    python -m kws.bench tiny_conv [...]  tiny_conv widths vs its 90% bar (kws/bench_tiny_conv.py)
+    python -m kws.bench featurize [--raw data/raw] [--limit N] [--threads 2]    (``make bench``)
 
 Both featurize the same clips, already read into memory (every clip of the split index of
 ``data/raw``; all its wavs when the index cannot be built), in the same run, after a warm-up;
@@ -66,12 +62,13 @@ def _load(paths: list[Path], n: int) -> np.ndarray:
 
 
 def bench(audio: np.ndarray, spec, threads: int = 2, repeats: int = 3) -> dict:
+    import os
+
     import librosa
-    import torch
 
     from kws.features import mfcc
 
-    torch.set_num_threads(threads)
+    os.environ["KWS_FRONTEND_THREADS"] = str(threads)
     n = len(audio)
     lib_kw = dict(sr=spec.sample_rate, n_fft=spec.n_fft, win_length=spec.window_samples,
                   hop_length=spec.stride_samples, window="hann", center=False,
@@ -80,12 +77,12 @@ def bench(audio: np.ndarray, spec, threads: int = 2, repeats: int = 3) -> dict:
     # Ours first: after librosa has run, numpy's BLAS threads keep spinning for a while and
     # take cores from torch (measured: ~30 % slower), which would flatter neither side.
     bs = spec.batch_size
-    mfcc(audio[:min(n, bs)], spec)  # warm-up: torch plans its FFT
+    mfcc(audio[:min(n, bs)], spec)  # warm-up: builds and loads the frontend library
     ours = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for i in range(0, n, bs):
-            out = mfcc(torch.from_numpy(audio[i:i + bs]), spec)
+            out = mfcc(audio[i:i + bs], spec)
         ours.append(time.perf_counter() - t0)
     librosa.feature.mfcc(y=audio[0], **lib_kw)  # warm-up: lazy imports, filterbank cache
     t0 = time.perf_counter()
@@ -96,7 +93,7 @@ def bench(audio: np.ndarray, spec, threads: int = 2, repeats: int = 3) -> dict:
     return {
         "clips": n,
         "ours": {"seconds": round(ours_s, 4), "clips_per_s": round(n / ours_s, 1),
-                 "batch_size": bs, "torch_threads": threads, "repeats": repeats,
+                 "batch_size": bs, "threads": threads, "repeats": repeats,
                  "timing": "best of repeats", "output_shape": list(out.shape[1:])},
         "librosa": {"seconds": round(lib_s, 4), "clips_per_s": round(n / lib_s, 1),
                     "version": librosa.__version__, "loop": "one clip per call, one pass",
@@ -108,29 +105,12 @@ def bench(audio: np.ndarray, spec, threads: int = 2, repeats: int = 3) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["firmware"]:
-        from kws.firmware.bench import main as firmware_main
-
-        return firmware_main(argv[1:])
-    if argv[:1] == ["tts"]:  # python -m kws.bench tts: the TTS data benchmark (kws/bench_tts.py)
-        from kws.bench_tts import main as tts_main
-
-        return tts_main(argv[1:])
-    if argv[:1] == ["models"]:  # both registry models through train/convert/firmware
-        from kws.bench_models import main as models_main
-
-        return models_main(argv[1:])
-    if argv[:1] == ["tiny_conv"]:  # tiny_conv widths on the default and espeak-only data
-        from kws.bench_tiny_conv import main as tiny_conv_main
-
-        return tiny_conv_main(argv[1:])
-    ap = argparse.ArgumentParser(prog="python -m kws.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m kws.bench featurize", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--raw", default="data/raw", help="data folder (default: %(default)s)")
     ap.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     ap.add_argument("--limit", type=int, default=None, help="use at most this many clips")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=2, help="frontend threads (default: %(default)s)")
     ap.add_argument("--out", default="reports/bench/featurize.json",
                     help="JSON result (default: %(default)s)")
     args = ap.parse_args(argv)
@@ -156,12 +136,9 @@ def main(argv=None) -> int:
     res.update({"data": str(args.raw), "selection": what, "load_seconds": round(load_s, 3),
                 "machine": {"cpu": platform.processor() or platform.machine(),
                             "python": platform.python_version()}})
-    import torch
-
-    res["machine"]["torch"] = torch.__version__
     print(f"featurize benchmark: {res['clips']} clips ({what} of {args.raw}), MFCC "
           f"{res['ours']['output_shape']}, audio in memory")
-    print(f"  ours (torch, batch {spec.batch_size}, {args.threads} threads): "
+    print(f"  ours (C frontend, batch {spec.batch_size}, {args.threads} threads): "
           f"{res['ours']['clips_per_s']:>10.1f} clips/s  ({res['ours']['seconds']:.3f} s)")
     print(f"  librosa.feature.mfcc, per clip:          "
           f"{res['librosa']['clips_per_s']:>10.1f} clips/s  ({res['librosa']['seconds']:.3f} s)")

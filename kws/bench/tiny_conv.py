@@ -45,7 +45,7 @@ def conv_output_values(input_shape: tuple[int, int], filters: int) -> int:
 def train_width(feats, params, filters: int, real_dir) -> dict:
     """tiny_conv with ``filters`` filters trained as the train stage does; its figures."""
     from kws import training
-    from kws.bench_tts import train_as_stage
+    from kws.bench.tts import train_as_stage
     from kws.models import TinyConv
     from kws.profiling import profile_model
 
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from kws import config, training
-    from kws.bench_tts import build_data, read_params, variant_params
+    from kws.bench.tts import build_data, read_params, variant_params
     from kws.data.labels import label_names
     from kws.errors import KwsError
     from kws.stage import write_json

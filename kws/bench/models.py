@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BARS = {"float_accuracy_min": 0.90, "int8_minus_float_points_max": 0.5}
 
 
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="reports/bench/models.json", help="JSON result (default: %(default)s)")
     args = ap.parse_args(argv)
 
-    from kws.bench_tts import read_params
+    from kws.bench.tts import read_params
     from kws.errors import KwsError
     from kws.stage import write_json
 

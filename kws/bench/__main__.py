@@ -1,0 +1,5 @@
+import sys
+
+from kws.bench import main
+
+sys.exit(main())
