@@ -63,7 +63,7 @@ def main() -> None:
             skipped = report.pop("skipped")
         else:
             report = sc.fetch_speech_commands(d.url, d.sha256, tmp, args.cache,
-                                              progress=not args.quiet)
+                                              progress=not args.quiet, params=args.params)
             skipped = report.pop("skipped")
         lists = sc.ensure_split_lists(tmp, d.validation_percentage, d.testing_percentage)
         summary = sc.summarize(tmp)
