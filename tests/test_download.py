@@ -353,7 +353,7 @@ def test_stage_downloads_and_writes_layout_and_metrics(server, tmp_path):
     data = make_archive()
     h.files["/sc.tar.gz"] = data
     r = _stage(tmp_path, {"data": {"source": "speech_commands", "url": f"{url}/sc.tar.gz",
-                                   "sha256": _sha(data), "words": ["yes", "no"]}})
+                                   "sha256": _sha(data), "words": ["yes"]}})  # 'no': _unknown_
     assert r.returncode == 0, r.stderr
     raw = tmp_path / "data" / "raw"
     assert sc.read_list(raw / "validation_list.txt") == ["yes/3cfc6b3a_nohash_0.wav"]
@@ -464,10 +464,74 @@ def test_a_checksum_typo_keeps_a_good_cached_archive(tmp_path):
     assert len(sc.list_clips(tmp_path / "data" / "raw")) == 6
 
 
+def _lines(*clips: str) -> str:
+    return "".join(f"{c}\n" for c in clips)
+
+
+@pytest.mark.parametrize("lists, message", [
+    ({**LISTS, "testing_list.txt": ""},
+     "gives an empty test split (train 5, validation 1, test 0 clips)"),
+    ({"validation_list.txt": _lines(*(f"yes/{s}_nohash_0.wav" for s in SPEAKERS)),
+      "testing_list.txt": _lines(*(f"no/{s}_nohash_0.wav" for s in SPEAKERS))},
+     "gives an empty train split (train 0, validation 3, test 3 clips)"),
+], ids=["test", "train"])
+def test_stage_refuses_an_empty_split(tmp_path, lists, message):
+    """Issue 20: no training clips passed download and featurize and failed only in train."""
+    r = _cached_stage(tmp_path, make_archive(lists=lists), {"words": ["yes"]})
+    _failed(r, tmp_path)
+    assert message in r.stderr and "params.yaml" in r.stderr
+    assert (tmp_path / "data/cache/sc.tar.gz").exists()  # a good archive: kept as it is
+
+
+def test_stage_refuses_a_word_without_training_clips(tmp_path):
+    lists = {"validation_list.txt": _lines(*(f"yes/{s}_nohash_0.wav" for s in SPEAKERS[:2])),
+             "testing_list.txt": _lines("yes/c1d39ce8_nohash_0.wav", "no/c1d39ce8_nohash_0.wav")}
+    r = _cached_stage(tmp_path, make_archive(lists=lists), {"words": ["yes", "zero"],
+                                                             "unknown_percentage": 0})
+    _failed(r, tmp_path)
+    assert ("data.words in params.yaml has no training clips of 'yes' (train 0, validation 2, "
+            "test 1); 'zero' (train 0, validation 0, test 0)") in r.stderr
+
+
+@pytest.mark.parametrize("kw, words, share", [
+    ({}, ["yes", "no"], "unknown_percentage"),
+    ({"noise": False}, ["yes"], "silence_percentage"),
+])
+def test_stage_refuses_data_without_unknown_or_noise_material(tmp_path, kw, words, share):
+    archive = make_archive(**kw)
+    r = _cached_stage(tmp_path, archive, {"words": words})
+    _failed(r, tmp_path)
+    assert f"data.{share} is 10 in params.yaml" in r.stderr
+    assert f"or set data.{share}: 0" in r.stderr
+    r = _cached_stage(tmp_path, archive, {"words": words, share: 0})
+    assert r.returncode == 0, r.stderr
+
+
+def test_stage_warns_about_a_missing_list_and_a_word_missing_from_a_split(tmp_path):
+    """Warnings, printed and in the metrics: a list the archive lacks (computed with the hash
+    split, not silently), a word with no test clip, a list entry without its clip."""
+    names = [f"{i:08x}" for i in range(200)]
+    val = next(n for n in names if sc.which_set(f"{n}_nohash_0.wav", 10, 10) == "validation")
+    train = [n for n in names if sc.which_set(f"{n}_nohash_0.wav", 10, 10) == "training"][:2]
+    lists = {"testing_list.txt": _lines(f"no/{train[1]}_nohash_0.wav", "no/deadbeef_nohash_0.wav")}
+    r = _cached_stage(tmp_path, make_archive(speakers=(train[0], val, train[1]), lists=lists),
+                      {"words": ["yes"]})
+    assert r.returncode == 0, r.stderr
+    m = yaml.safe_load((tmp_path / "reports" / "data" / "metrics.json").read_text())
+    assert m["clips_per_word"]["yes"] == {"train": 2, "validation": 1, "test": 0}
+    assert m["warnings"] == [
+        "data.source: speech_commands has no validation_list.txt: computed it with which_set "
+        "(the Speech Commands hash split)",
+        "no test clips of data.words ['yes']: the test split cannot measure them",
+        "testing_list.txt names 1 clip(s) the data set lacks"]
+    assert [ln.removeprefix("warning: ") for ln in r.stderr.splitlines()] == m["warnings"]
+
+
 @pytest.mark.parametrize("data, expected", [
     ({"sha256": "xyz"}, "error: exp.yaml: data.sha256 = 'xyz'"),
     ({"sha256": "0" * 64}, "data.sha256 in exp.yaml is " + "0" * 64),
-], ids=["bad value", "checksum"])
+    ({"words": ["zero"]}, "data.words in exp.yaml has no training clips of 'zero'"),
+], ids=["bad value", "checksum", "words"])
 def test_stage_messages_name_the_params_file_read(tmp_path, data, expected):
     """Issue 20: with --params exp.yaml the messages said params.yaml."""
     gz = make_archive()

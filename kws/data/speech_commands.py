@@ -140,6 +140,7 @@ def summarize(root: str | Path) -> dict:
     clips = list_clips(root)
     val = set(read_list(root / VALIDATION_LIST)) if (root / VALIDATION_LIST).exists() else set()
     test = set(read_list(root / TESTING_LIST)) if (root / TESTING_LIST).exists() else set()
+    present = set(clips)
     per_word: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SPLITS, 0))
     speakers: dict[str, set] = {s: set() for s in SPLITS}
     for c in clips:
@@ -158,7 +159,71 @@ def summarize(root: str | Path) -> dict:
         "speakers_in_more_than_one_split": len(shared),
         "background_noise_files": len(noise),
         "background_noise": noise,
+        "list_entries_without_a_clip": {"validation": len(val - present),
+                                        "test": len(test - present)},
     }
+
+
+def check_data_set(summary: dict, data, params: str = "params.yaml") -> list[str]:
+    """Refuse, in the download stage, a data set that would only fail stages later; return
+    the warnings.
+
+    ``summary``: ``summarize``'s counts (no audio decoded, so cheap on any size); ``data``: the
+    ``data:`` params; ``params``: the file they came from, for the messages. ``DataError``: an
+    empty split; a word of ``data.words`` with no training clip; no training clip of another
+    word while ``data.unknown_percentage`` > 0; no background noise file while
+    ``data.silence_percentage`` > 0. Warnings: a word, or the other words, missing from
+    validation or test only (that split then cannot measure it); split-list entries that name
+    no clip.
+    """
+    per_word, total = summary["clips_per_word"], summary["clips"]
+
+    def counts(c: dict) -> str:
+        return ", ".join(f"{s} {c[s]}" for s in SPLITS)
+
+    empty = [s for s in SPLITS if total[s] == 0]
+    if empty:
+        raise DataError(f"data.source: {data.source} in {params} gives an empty "
+                        f"{' and '.join(empty)} split ({counts(total)} clips); every split needs "
+                        "clips: check the split lists it came with, or data.validation_percentage "
+                        f"/ data.testing_percentage in {params} when they are computed")
+    none = dict.fromkeys(SPLITS, 0)
+    words = {w: per_word.get(w, none) for w in data.words}
+    untrained = [w for w, c in words.items() if c["train"] == 0]
+    if untrained:
+        raise DataError(f"data.words in {params} has no training clips of "
+                        + "; ".join(f"'{w}' ({counts(words[w])})" for w in untrained)
+                        + ": remove them from data.words or add their clips to data.source: "
+                        f"{data.source}")
+    others = dict.fromkeys(SPLITS, 0)
+    for w, c in per_word.items():
+        if w not in words:
+            for s in SPLITS:
+                others[s] += c[s]
+    if data.unknown_percentage > 0 and others["train"] == 0:
+        raise DataError(f"data.unknown_percentage is {data.unknown_percentage:g} in {params} but "
+                        f"data.source: {data.source} has no training clips of words outside "
+                        "data.words to be _unknown_ examples: add such words or set "
+                        "data.unknown_percentage: 0")
+    if data.silence_percentage > 0 and summary["background_noise_files"] == 0:
+        raise DataError(f"data.silence_percentage is {data.silence_percentage:g} in {params} but "
+                        f"data.source: {data.source} has no {BACKGROUND_NOISE_DIR}/*.wav for the "
+                        "_silence_ examples: add noise recordings or set "
+                        "data.silence_percentage: 0")
+    warnings = []
+    for s in ("validation", "test"):
+        missing = [w for w, c in words.items() if c[s] == 0]
+        if missing:
+            warnings.append(f"no {s} clips of data.words {missing}: the {s} split cannot "
+                            "measure them")
+        if data.unknown_percentage > 0 and others[s] == 0:
+            warnings.append(f"no {s} clips of words outside data.words: the {s} split has no "
+                            "_unknown_ examples")
+    for s, n in summary.get("list_entries_without_a_clip", {}).items():
+        if n:
+            name = VALIDATION_LIST if s == "validation" else TESTING_LIST
+            warnings.append(f"{name} names {n} clip(s) the data set lacks")
+    return warnings
 
 
 # --- skipping bad files -----------------------------------------------------------------------
