@@ -497,31 +497,32 @@ class Params(Section):
     prune: PruneParams = PruneParams()
 
 
-def _format(err: ValidationError, raw: dict) -> str:
+def _format(err: ValidationError, raw: dict, source: str = "params.yaml") -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            lines.append(f"params.yaml: unknown key '{key}' (check the spelling; see README)")
+            lines.append(f"{source}: unknown key '{key}' (check the spelling; see README)")
         elif e["type"] == "missing":
-            lines.append(f"params.yaml: '{key}' is missing")
+            lines.append(f"{source}: '{key}' is missing")
         elif e["type"] == "value_error" and isinstance(e.get("input"), dict):
             where = f"{key}: " if key and not msg.startswith(key) else ""
-            lines.append(f"params.yaml: {where}{msg}")
+            lines.append(f"{source}: {where}{msg}")
         elif "input" in e and e["loc"]:
-            lines.append(f"params.yaml: {key} = {e['input']!r}: {msg}")
+            lines.append(f"{source}: {key} = {e['input']!r}: {msg}")
         else:
-            lines.append(f"params.yaml: {key + ': ' if key else ''}{msg}")
+            lines.append(f"{source}: {key + ': ' if key else ''}{msg}")
     return "\n".join(lines)
 
 
-def parse(raw: dict) -> Params:
-    """Validate a params mapping; raise ``ParamsError`` with one line per problem."""
+def parse(raw: dict, source: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise ``ParamsError`` with one line per problem, each
+    starting with ``source`` (the file the mapping came from, so ``--params`` files are named)."""
     try:
         return Params.model_validate(raw or {})
     except ValidationError as err:
-        raise ParamsError(_format(err, raw)) from None
+        raise ParamsError(_format(err, raw, source)) from None
 
 
 def _yaml12() -> YAML:
@@ -541,4 +542,4 @@ def load(path: str | Path = "params.yaml") -> Params:
         raise ParamsError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if raw is not None and not isinstance(raw, dict):
         raise ParamsError(f"{path} must be a mapping of sections")
-    return parse(raw)
+    return parse(raw, str(path))

@@ -10,12 +10,19 @@ data.source picks where the clips come from:
 
 Writes data/raw/ atomically (<word>/<speaker>_nohash_<n>.wav, _background_noise_/,
 validation_list.txt, testing_list.txt) and reports/data/metrics.json (clips per word per
-split, speakers per split, noise files, skipped files and why, time taken).
+split, speakers per split, noise files, skipped files and why, warnings, time taken).
+
+Refuses (exit 2, nothing written) a data set that later stages could not train on: an empty
+split, a data.words word with no training clip, no other words while
+data.unknown_percentage > 0, no background noise while data.silence_percentage > 0. A word
+missing from validation or test only, or a split list the source lacks (then computed with
+the hash split), is a warning, printed and kept in the metrics.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from kws import config
@@ -63,21 +70,24 @@ def main() -> None:
             skipped = report.pop("skipped")
         else:
             report = sc.fetch_speech_commands(d.url, d.sha256, tmp, args.cache,
-                                              progress=not args.quiet)
+                                              progress=not args.quiet, params=args.params)
             skipped = report.pop("skipped")
         lists = sc.ensure_split_lists(tmp, d.validation_percentage, d.testing_percentage)
+        if d.source == "folder":  # import_folder computed the missing ones itself
+            lists = {name: v["origin"] for name, v in report["lists"].items()}
         summary = sc.summarize(tmp)
         if summary["clips"]["total"] == 0:
-            raise DataError(f"data.source: {d.source} gave no clips; nothing written")
-        missing = [w for w in d.words if w not in summary["clips_per_word"]]
-        if missing:
-            raise DataError(f"data.words {missing} have no clips in data.source: {d.source}; "
-                            "remove them from data.words or add their folders")
+            raise DataError(f"data.source: {d.source} in {args.params} gave no clips; nothing "
+                            "written")
+        warnings = [f"data.source: {d.source} has no {name}: computed it with which_set (the "
+                    "Speech Commands hash split)" for name, o in lists.items() if o == "which_set"]
+        warnings += sc.check_data_set(summary, d, args.params)
     metrics = {
         "source": d.source,
         **summary,
         "split_lists": lists,
         "skipped": skipped,
+        "warnings": warnings,
         "seconds": round(time.perf_counter() - t0, 2),
         d.source: report,
     }
@@ -86,6 +96,8 @@ def main() -> None:
     print(f"{args.out}: {c['total']} clips of {summary['words']} words (train {c['train']}, "
           f"validation {c['validation']}, test {c['test']}), {summary['background_noise_files']} "
           f"noise files, {skipped['count']} skipped, {metrics['seconds']:.1f} s")
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 if __name__ == "__main__":

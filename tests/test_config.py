@@ -60,3 +60,14 @@ def test_invalid_yaml_is_one_line(tmp_path):
     (tmp_path / "params.yaml").write_text("data: [unclosed\n")
     with pytest.raises(ParamsError, match="is not valid YAML"):
         config.load(tmp_path / "params.yaml")
+
+
+def test_errors_name_the_params_file_that_was_read(tmp_path):
+    """`--params exp.yaml`: each line names exp.yaml, not params.yaml (issue 20)."""
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump({"data": {"sha256": "xyz"}, "train": {"epochs": 0}}))
+    with pytest.raises(ParamsError) as err:
+        config.load(p)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"{p}: ") for line in lines)
+    assert "params.yaml" not in str(err.value)

@@ -13,8 +13,13 @@ the data set grows.
 
 from __future__ import annotations
 
+import bz2
+import errno
+import glob
+import gzip
 import hashlib
 import http.client
+import lzma
 import os
 import re
 import shutil
@@ -135,6 +140,7 @@ def summarize(root: str | Path) -> dict:
     clips = list_clips(root)
     val = set(read_list(root / VALIDATION_LIST)) if (root / VALIDATION_LIST).exists() else set()
     test = set(read_list(root / TESTING_LIST)) if (root / TESTING_LIST).exists() else set()
+    present = set(clips)
     per_word: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SPLITS, 0))
     speakers: dict[str, set] = {s: set() for s in SPLITS}
     for c in clips:
@@ -153,7 +159,71 @@ def summarize(root: str | Path) -> dict:
         "speakers_in_more_than_one_split": len(shared),
         "background_noise_files": len(noise),
         "background_noise": noise,
+        "list_entries_without_a_clip": {"validation": len(val - present),
+                                        "test": len(test - present)},
     }
+
+
+def check_data_set(summary: dict, data, params: str = "params.yaml") -> list[str]:
+    """Refuse, in the download stage, a data set that would only fail stages later; return
+    the warnings.
+
+    ``summary``: ``summarize``'s counts (no audio decoded, so cheap on any size); ``data``: the
+    ``data:`` params; ``params``: the file they came from, for the messages. ``DataError``: an
+    empty split; a word of ``data.words`` with no training clip; no training clip of another
+    word while ``data.unknown_percentage`` > 0; no background noise file while
+    ``data.silence_percentage`` > 0. Warnings: a word, or the other words, missing from
+    validation or test only (that split then cannot measure it); split-list entries that name
+    no clip.
+    """
+    per_word, total = summary["clips_per_word"], summary["clips"]
+
+    def counts(c: dict) -> str:
+        return ", ".join(f"{s} {c[s]}" for s in SPLITS)
+
+    empty = [s for s in SPLITS if total[s] == 0]
+    if empty:
+        raise DataError(f"data.source: {data.source} in {params} gives an empty "
+                        f"{' and '.join(empty)} split ({counts(total)} clips); every split needs "
+                        "clips: check the split lists it came with, or data.validation_percentage "
+                        f"/ data.testing_percentage in {params} when they are computed")
+    none = dict.fromkeys(SPLITS, 0)
+    words = {w: per_word.get(w, none) for w in data.words}
+    untrained = [w for w, c in words.items() if c["train"] == 0]
+    if untrained:
+        raise DataError(f"data.words in {params} has no training clips of "
+                        + "; ".join(f"'{w}' ({counts(words[w])})" for w in untrained)
+                        + ": remove them from data.words or add their clips to data.source: "
+                        f"{data.source}")
+    others = dict.fromkeys(SPLITS, 0)
+    for w, c in per_word.items():
+        if w not in words:
+            for s in SPLITS:
+                others[s] += c[s]
+    if data.unknown_percentage > 0 and others["train"] == 0:
+        raise DataError(f"data.unknown_percentage is {data.unknown_percentage:g} in {params} but "
+                        f"data.source: {data.source} has no training clips of words outside "
+                        "data.words to be _unknown_ examples: add such words or set "
+                        "data.unknown_percentage: 0")
+    if data.silence_percentage > 0 and summary["background_noise_files"] == 0:
+        raise DataError(f"data.silence_percentage is {data.silence_percentage:g} in {params} but "
+                        f"data.source: {data.source} has no {BACKGROUND_NOISE_DIR}/*.wav for the "
+                        "_silence_ examples: add noise recordings or set "
+                        "data.silence_percentage: 0")
+    warnings = []
+    for s in ("validation", "test"):
+        missing = [w for w, c in words.items() if c[s] == 0]
+        if missing:
+            warnings.append(f"no {s} clips of data.words {missing}: the {s} split cannot "
+                            "measure them")
+        if data.unknown_percentage > 0 and others[s] == 0:
+            warnings.append(f"no {s} clips of words outside data.words: the {s} split has no "
+                            "_unknown_ examples")
+    for s, n in summary.get("list_entries_without_a_clip", {}).items():
+        if n:
+            name = VALIDATION_LIST if s == "validation" else TESTING_LIST
+            warnings.append(f"{name} names {n} clip(s) the data set lacks")
+    return warnings
 
 
 # --- skipping bad files -----------------------------------------------------------------------
@@ -267,20 +337,34 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _offline_error(url: str, reason) -> DataError:
+def _offline_error(url: str, reason, cache_dir: Path) -> DataError:
     return DataError(f"cannot reach {url} ({reason}); offline? Use data.source: synthetic (offline "
                      "TTS data) or data.source: folder with data.folder set to an extracted Speech "
-                     "Commands copy, or put the archive in data/cache/")
+                     f"Commands copy, or put the archive in {cache_dir}/")
+
+
+MISMATCH_SUFFIX = ".sha256-mismatch"
+
+
+def _mismatch_error(what: str, kept: Path, actual: str, expected: str, params: str) -> DataError:
+    return DataError(f"checksum mismatch: {what} has sha256 {actual}, data.sha256 in {params} is "
+                     f"{expected}; kept as {kept}. If data.sha256 is wrong, set it to the "
+                     "published hash and run again (the kept file is used if it matches); if it "
+                     f"is right, the file is damaged: delete {kept} and run again to download it")
 
 
 def download(url: str, sha256: str, cache_dir: str | Path = "data/cache", *, timeout: float = 30.0,
-             chunk: int = 1 << 20, progress: bool = True) -> Path:
+             chunk: int = 1 << 20, progress: bool = True, params: str = "params.yaml") -> Path:
     """Download ``url`` into ``cache_dir`` and return the verified archive's path.
 
     Resumable: bytes arrive in ``<name>.part`` and a later call continues it with an HTTP Range
     request (a server that ignores Range restarts it). The finished file is checked against
-    ``sha256`` before it gets its final name; on a mismatch the bad file is deleted and
-    ``DataError`` says so. An archive already in the cache is verified and reused.
+    ``sha256`` before it gets its final name. A file that fails the check, downloaded or already
+    in the cache, is never deleted: a typo in ``data.sha256`` must not cost a good 2.3 GB
+    archive. It is renamed ``<name>.<its hash, 12 digits>.sha256-mismatch`` and ``DataError``
+    gives both hashes; once ``sha256`` names its hash it becomes the archive again, and while
+    one is kept and nothing matches, nothing is downloaded. ``params``: the params file, named
+    in the messages.
     """
     from tqdm import tqdm
 
@@ -291,10 +375,26 @@ def download(url: str, sha256: str, cache_dir: str | Path = "data/cache", *, tim
     part = cache_dir / f"{name}.part"
     expected = sha256.strip().lower()
 
+    def keep(path: Path, actual: str) -> Path:
+        kept = cache_dir / f"{name}.{actual[:12]}{MISMATCH_SUFFIX}"  # same name: same bytes
+        os.replace(path, kept)
+        return kept
+
     if final.exists():
-        if sha256_file(final) == expected:
+        actual = sha256_file(final)
+        if actual == expected:
             return final
-        final.unlink()  # a bad file must not look complete; fetch it again
+        raise _mismatch_error(str(final), keep(final, actual), actual, expected, params)
+    match = cache_dir / f"{name}.{expected[:12]}{MISMATCH_SUFFIX}"
+    if match.exists() and sha256_file(match) == expected:  # data.sha256 was corrected
+        os.replace(match, final)
+        return final
+    earlier = sorted(cache_dir.glob(f"{glob.escape(name)}.*{MISMATCH_SUFFIX}"),
+                     key=lambda p: p.stat().st_mtime)
+    if earlier:
+        kept = earlier[-1]
+        raise _mismatch_error("the file kept from an earlier run", kept, sha256_file(kept),
+                              expected, params)
 
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "kws-mcu"}
@@ -308,7 +408,7 @@ def download(url: str, sha256: str, cache_dir: str | Path = "data/cache", *, tim
         else:
             raise DataError(f"download of {url} failed: HTTP {err.code} {err.reason}") from None
     except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as err:
-        raise _offline_error(url, getattr(err, "reason", err)) from None
+        raise _offline_error(url, getattr(err, "reason", err), cache_dir) from None
 
     if resp is not None:
         with resp:
@@ -340,9 +440,8 @@ def download(url: str, sha256: str, cache_dir: str | Path = "data/cache", *, tim
 
     actual = sha256_file(part)
     if actual != expected:
-        part.unlink()
-        raise DataError(f"checksum mismatch for {url}: sha256 {actual}, expected {expected} "
-                        "(data.sha256); the bad download was deleted, run again to fetch it anew")
+        raise _mismatch_error(f"the download of {url}", keep(part, actual), actual, expected,
+                              params)
     os.replace(part, final)
     return final
 
@@ -367,13 +466,70 @@ def _within(root: str, path: str) -> bool:
     return os.path.commonpath([root, path]) == root
 
 
-def extract_archive(archive: str | Path, dest: str | Path) -> int:
-    """Extract a tar archive (any compression) into ``dest``, refusing unsafe members.
+class ArchiveError(DataError):
+    """The archive itself is unsafe, corrupt or truncated: it must not be used again as is."""
 
-    Refused, with nothing extracted: absolute paths, ``..`` components, symlinks or hardlinks
-    that point outside the tree, devices, FIFOs. Members go into a temporary directory beside
-    ``dest`` that is renamed to ``dest`` at the end (``dest`` must be missing or empty). A
-    leading ``./`` is ignored. Returns the number of files extracted.
+
+class _Decompressed:
+    """The archive's tar bytes, decompressed by magic (gzip, bzip2, xz, or none), read to the
+    end by ``drain`` so the compressor's own checks run: gzip CRC-32 and length, bzip2 block
+    CRCs, xz check. tarfile's stream mode skips the gzip ones. Any read failure is an
+    ``ArchiveError``; write failures stay ``OSError``, so a full disk never condemns the file."""
+
+    _KINDS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.raw = open(path, "rb")
+        head = self.raw.read(6)
+        self.raw.seek(0)
+        self.kind = next((k for magic, k in self._KINDS if head.startswith(magic)), "tar")
+        self.f = {"gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"), "bzip2": bz2.BZ2File,
+                  "xz": lzma.LZMAFile, "tar": lambda f: f}[self.kind](self.raw)
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.f.read(n)
+        except (OSError, EOFError, zlib.error, lzma.LZMAError) as err:
+            raise ArchiveError(f"{self.path}: corrupt or truncated archive ({self.kind}: "
+                               f"{err or type(err).__name__}); nothing was extracted") from None
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    def close(self) -> None:
+        self.f.close()
+        self.raw.close()
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
+
+
+class _TarInfo(tarfile.TarInfo):
+    """Remembers why the member list ended: tarfile takes a bad, short or missing header after
+    the first member for the end of the archive; only a zero block is a real end."""
+
+    @classmethod
+    def fromtarfile(cls, tar):
+        try:
+            return super().fromtarfile(tar)
+        except tarfile.HeaderError as err:
+            tar.end_reason = err
+            raise
+
+
+def extract_archive(archive: str | Path, dest: str | Path) -> int:
+    """Extract a tar archive (gzip, bzip2, xz or none) into ``dest``, refusing unsafe members
+    and archives that are not whole.
+
+    Refused, with nothing extracted (``ArchiveError``): absolute paths, ``..`` components,
+    symlinks or hardlinks that point outside the tree, devices, FIFOs; a compressed stream that
+    fails its CRC/length check or ends early; a tar that ends without its zero-block end marker
+    (cut at a member boundary, or a damaged header, which tarfile alone takes for the end); a
+    tree whose files differ from the members listed. Members go into a temporary directory
+    beside ``dest`` that is renamed to ``dest`` only when all of that passed (``dest`` must be
+    missing or empty). A leading ``./`` is ignored. Returns the number of files extracted.
     """
     archive, dest = Path(archive), Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -381,15 +537,21 @@ def extract_archive(archive: str | Path, dest: str | Path) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract.", dir=dest.parent))
     root = os.path.realpath(tmp)
-    n_files = 0
+    listed: set[PurePosixPath] = set()  # regular files (and hardlinks) the archive lists
+    last = None
 
-    def refuse(name: str, why: str) -> DataError:
-        return DataError(f"unsafe member '{name}' in {archive.name}: {why}; refusing the archive, "
-                         "nothing was extracted")
+    def refuse(name: str, why: str) -> ArchiveError:
+        return ArchiveError(f"unsafe member '{name}' in {archive.name}: {why}; refusing the "
+                            "archive, nothing was extracted")
+
+    def broken(why: str) -> ArchiveError:
+        return ArchiveError(f"{archive}: corrupt or truncated archive ({why}); nothing was "
+                            "extracted")
 
     try:
+        stream = _Decompressed(archive)
         try:
-            with tarfile.open(archive, mode="r|*") as tar:
+            with tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo) as tar:
                 for m in tar:
                     why = _unsafe(m.name)
                     if why:
@@ -397,6 +559,7 @@ def extract_archive(archive: str | Path, dest: str | Path) -> int:
                     rel = _member_path(m.name)
                     if rel is None:
                         continue
+                    last = m.name
                     target = tmp / rel
                     if m.ischr() or m.isblk() or m.isfifo():
                         raise refuse(m.name, "device or FIFO")
@@ -411,10 +574,13 @@ def extract_archive(archive: str | Path, dest: str | Path) -> int:
                     elif not (m.isfile() or m.isdir()):
                         raise refuse(m.name, "not a regular file, directory or link")
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    if not _within(root, os.path.realpath(target.parent)):
+                    parent = os.path.realpath(target.parent)
+                    if not _within(root, parent):
                         raise refuse(m.name, "its directory resolves outside the tree (via a link)")
                     if target.is_symlink() or (target.exists() and not target.is_dir()):
                         target.unlink()
+                    where = PurePosixPath(os.path.relpath(parent, root), rel.name)  # links resolved
+                    listed.discard(where)
                     if m.isdir():
                         target.mkdir(exist_ok=True)
                     elif m.issym():
@@ -426,27 +592,58 @@ def extract_archive(archive: str | Path, dest: str | Path) -> int:
                         if not src.is_file() or not _within(root, os.path.realpath(src)):
                             raise refuse(m.name, f"hardlink to '{m.linkname}', not a file of the tree")
                         os.link(src, target)
-                        n_files += 1
+                        listed.add(where)
                     else:
                         fin = tar.extractfile(m)
                         with open(target, "wb") as fout:
                             shutil.copyfileobj(fin, fout, 1 << 20)
                         os.chmod(target, 0o644)
-                        n_files += 1
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
-            raise DataError(f"{archive}: corrupt or truncated archive ({err}); delete it and "
-                            "download again") from None
+                        listed.add(where)
+                end = getattr(tar, "end_reason", None)
+            stream.drain()  # the rest of the stream: the compressor's CRC and length checks
+        except tarfile.TarError as err:
+            raise broken(str(err)) from None
+        except OSError as err:  # reading errors are ArchiveErrors by now: this is the writing
+            if err.errno in _WRITE_ERRNOS:  # the disk's fault, not the archive's
+                raise DataError(f"cannot extract into {dest.parent}: {err}; free some space or "
+                                "fix the permissions and run again") from None
+            raise broken(f"its members do not fit together: {err}") from None
+        finally:
+            stream.close()
+        if not isinstance(end, tarfile.EOFHeaderError):
+            after = f"after '{last}'" if last else "at its start"
+            raise broken(f"the tar stops {after} without its end-of-archive block")
+        found = {PurePosixPath(os.path.relpath(os.path.join(d, f), tmp))
+                 for d, _, files in os.walk(tmp) for f in files
+                 if not os.path.islink(os.path.join(d, f))}
+        if found != listed:
+            diff = sorted(map(str, found ^ listed))
+            raise broken(f"{len(diff)} files differ between the archive's list and the "
+                         f"extracted tree, e.g. '{diff[0]}'")
         os.replace(tmp, dest)  # rename(2) replaces an empty directory
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return n_files
+    return len(listed)
 
 
 def fetch_speech_commands(url: str, sha256: str, dest: str | Path,
-                          cache_dir: str | Path = "data/cache", progress: bool = True) -> dict:
-    """``data.source: speech_commands``: download (resumable, verified) and extract into ``dest``."""
-    archive = download(url, sha256, cache_dir, progress=progress)
-    n = extract_archive(archive, dest)
+                          cache_dir: str | Path = "data/cache", progress: bool = True,
+                          params: str = "params.yaml") -> dict:
+    """``data.source: speech_commands``: download (resumable, verified) and extract into ``dest``.
+
+    An archive that fails extraction (unsafe, corrupt, truncated) is renamed ``<name>.rejected``
+    so no later run takes it for the good one; its sha256 matched ``data.sha256``, so the
+    message points at that value too.
+    """
+    archive = download(url, sha256, cache_dir, progress=progress, params=params)
+    try:
+        n = extract_archive(archive, dest)
+    except ArchiveError as err:
+        aside = archive.with_name(f"{archive.name}.rejected")
+        os.replace(archive, aside)
+        raise ArchiveError(f"{err}; moved the archive to {aside}. It matched data.sha256 in "
+                           f"{params}: check that data.url and data.sha256 there are the "
+                           "published ones, then run again to download it anew") from None
     return {"archive": str(archive), "archive_bytes": archive.stat().st_size,
             "files_extracted": n, "skipped": Skipped().to_dict()}
