@@ -100,7 +100,10 @@ def closure(script: str | Path) -> list[str]:
     for f in files:
         if not (ROOT / f).exists():
             raise FileNotFoundError(f"FILE_DEPS names {f}, which does not exist")
-    return sorted({str(p.relative_to(ROOT)) for p in seen} | files)
+    found = {str(p.relative_to(ROOT)) for p in seen} | files
+    # a file inside a declared folder is covered by the folder
+    dirs = [f for f in found if (ROOT / f).is_dir()]
+    return sorted(f for f in found if not any(f.startswith(d + "/") for d in dirs))
 
 
 def _files_under(rel: str) -> list[Path]:
@@ -128,7 +131,7 @@ def _yaml():
 
     y = YAML()
     y.preserve_quotes = True
-    y.width = 100
+    y.width = 4096  # never rewrap dvc.yaml's long lines
     y.indent(mapping=2, sequence=4, offset=2)
     return y
 
@@ -180,9 +183,21 @@ def write(dvc_yaml: Path = ROOT / "dvc.yaml") -> bool:
         if script is None:
             continue
         deps = st.get("deps", [])
-        data = [d for d in deps if not _is_code(str(d))]
+        # comments ride on list items: keep each data dep's own, and the comment block after
+        # the old last item (it often explains the deps) on the new last item
+        old = list(deps)
+        notes = {str(d): deps.ca.items.get(i) for i, d in enumerate(old)}
+        tail = deps.ca.items.get(len(old) - 1)
+        data = [d for d in old if not _is_code(str(d))]
+        new = closure(script) + data
         deps.clear()
-        deps.extend(closure(script) + data)
+        deps.ca.items.clear()
+        deps.extend(new)
+        for i, d in enumerate(new):
+            if d in data and notes.get(str(d)) is not None:
+                deps.ca.items[i] = notes[str(d)]
+        if tail is not None and new:
+            deps.ca.items[len(new) - 1] = tail
     import io
 
     buf = io.StringIO()

@@ -56,7 +56,7 @@ class _TorchRunner(_Runner):
     def __init__(self, path: Path):
         import torch
 
-        from kws.export.checkpoint import load_checkpoint
+        from kws.checkpoint import load as load_checkpoint
 
         self._torch = torch
         ck = load_checkpoint(path)

@@ -38,6 +38,7 @@ from typing import Iterable, Optional
 import torch
 import torch.nn as nn
 
+FILE_DEPS = ("kws/literature.json",)  # kws.deps: read by literature()
 BYTES = {"fp32": 4, "int8": 1}
 QPARAM_BYTES = 8  # float32 scale + int32 zero point (or int32 multiplier + shift)
 BIAS_BYTES_INT8 = 4  # int32 bias at scale s_in * s_w

@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 DPI = 80
 LITERATURE = Path(__file__).with_name("literature.json")
+FILE_DEPS = ("kws/literature.json",)  # kws.deps
 
 # The stage that writes each input, for the "run this" line of a missing section.
 SOURCES = {

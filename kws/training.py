@@ -1,8 +1,6 @@
 """Float training and evaluation of the registry models.
 
-* Data: the featurize stage's ``data/features/{train,validation,test}.npz`` (``x`` float32
-  ``[N, frames, coeffs]``, ``y`` int64, ``path``) and ``labels.json``; checked on load, with
-  one-line errors.
+* Data: ``kws.data.feature_files`` (the featurize stage's splits, loaded and checked there).
 * Training: Adam; LR schedule cosine (to 0 over all steps), step (x ``step_gamma`` every
   ``step_every`` epochs) or constant, after an optional linear warm-up; optional label smoothing.
   The checkpoint kept is the epoch with the best validation accuracy; ties (a small validation
@@ -10,19 +8,16 @@
 * Reproducible: python, numpy and torch seeded, ``torch.use_deterministic_algorithms``, a seeded
   generator for the shuffles, a fixed thread count. Same params + same data = same metrics (on
   the same machine and device).
-* The checkpoint (``save_checkpoint``) holds everything needed to rebuild the model without
-  params.yaml: state_dict, arch, n_labels, labels, input_shape, the features params, the model
-  and train params.
+* The checkpoint on disk is ``kws.checkpoint``'s.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -31,91 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kws.errors import DataError, KwsError
-from kws.models import build_model, count_params
-
-SPLITS = ("train", "validation", "test")
-
-
-# --- data -----------------------------------------------------------------------------------------
-@dataclass
-class Split:
-    x: torch.Tensor  # [N, 1, frames, coeffs] float32
-    y: torch.Tensor  # [N] int64
-    paths: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-@dataclass
-class Features:
-    splits: dict[str, Split]
-    labels: list[str]
-    features: dict  # the features params the arrays were made with (labels.json)
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return tuple(self.splits["train"].x.shape[-2:])
-
-
-def load_split(path: Path, n_labels: Optional[int] = None) -> Split:
-    if not path.is_file():
-        raise DataError(f"{path} not found: run the featurize stage first (dvc repro featurize)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z or "y" not in z:
-                raise DataError(f"{path}: expected arrays x and y, found {sorted(z.files)}")
-            x, y = z["x"], z["y"]
-            paths = [str(p) for p in z["path"]] if "path" in z else []
-    except KwsError:
-        raise
-    except Exception as err:  # noqa: BLE001  numpy/zipfile raise many kinds for a bad file
-        raise DataError(f"{path}: not a readable .npz ({type(err).__name__}: {err})") from None
-    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-        raise DataError(f"{path}: x must be [N, frames, coeffs] and y [N], got x{list(x.shape)} "
-                        f"y{list(y.shape)}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: y must hold integer labels, got {y.dtype}")
-    if not np.isfinite(x).all():
-        raise DataError(f"{path}: x holds NaN or inf values; re-run the featurize stage")
-    if n_labels is not None and len(y) and (y.min() < 0 or y.max() >= n_labels):
-        raise DataError(f"{path}: labels outside 0..{n_labels - 1} (labels.json has {n_labels})")
-    return Split(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1),
-                 torch.from_numpy(y.astype(np.int64)), paths)
-
-
-def load_features(features_dir: str | Path, expect_labels: Optional[list[str]] = None,
-                  expect_shape: Optional[tuple[int, int]] = None) -> Features:
-    """The three splits and labels; ``expect_*`` (from params) must agree with what is on disk."""
-    d = Path(features_dir)
-    if not d.is_dir():
-        raise DataError(f"{d} not found: run the featurize stage first (dvc repro featurize)")
-    lj = d / "labels.json"
-    if not lj.is_file():
-        raise DataError(f"{lj} not found: run the featurize stage first (dvc repro featurize)")
-    try:
-        meta = json.loads(lj.read_text())
-        labels = [str(s) for s in meta["labels"]]
-    except (ValueError, KeyError, TypeError) as err:
-        raise DataError(f"{lj}: expected {{\"labels\": [...], \"features\": {{...}}}} "
-                        f"({type(err).__name__}: {err})") from None
-    if expect_labels is not None and labels != list(expect_labels):
-        raise DataError(f"{lj}: labels {labels} differ from params.yaml data.words "
-                        f"({list(expect_labels)}): re-run the featurize stage")
-    splits = {s: load_split(d / f"{s}.npz", len(labels)) for s in SPLITS}
-    shapes = {s: tuple(sp.x.shape[-2:]) for s, sp in splits.items()}
-    if len(set(shapes.values())) != 1:
-        raise DataError(f"{d}: the splits have different feature shapes {shapes}")
-    shape = shapes["train"]
-    if expect_shape is not None and shape != tuple(expect_shape):
-        raise DataError(f"{d}: features are {list(shape)} but params.yaml features give "
-                        f"{list(expect_shape)}: re-run the featurize stage")
-    for s in ("train", "validation"):
-        if len(splits[s]) == 0:
-            raise DataError(f"{d / (s + '.npz')}: no examples")
-    return Features(splits, labels, dict(meta.get("features") or {}))
-
+from kws.data.feature_files import Split
+from kws.errors import KwsError
 
 # --- reproducibility and device ---------------------------------------------------------------
 def seed_everything(seed: int) -> None:
@@ -338,56 +250,6 @@ def real_sample_accuracy(model: nn.Module, folder: Optional[Path], words: list[s
         "skipped": len(skipped), "skipped_examples": skipped[:5],
         "note": "real recordings; words outside data.words count as _unknown_; no _silence_ clips",
     }
-
-
-# --- checkpoints ------------------------------------------------------------------------------
-def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, labels: list[str],
-                    input_shape: tuple[int, int], features: dict, model_params: dict,
-                    train_params: Optional[dict] = None, extra: Optional[dict] = None) -> None:
-    """Atomically write the checkpoint dict (see module docstring). Serialized in memory first:
-    ``torch.save`` names the zip's root folder after the file it writes, and the temporary file
-    has a random name, so the same weights would give different bytes (and DVC hashes)."""
-    import io
-
-    from kws.stage import atomic_path
-
-    ck = {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "arch": arch, "n_labels": len(labels), "labels": list(labels),
-        "input_shape": [int(s) for s in input_shape], "features": dict(features),
-        "model_params": dict(model_params), "train_params": dict(train_params or {}),
-        "params_count": count_params(model), "torch_version": torch.__version__,
-        **(extra or {}),
-    }
-    buf = io.BytesIO()
-    torch.save(ck, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
-
-
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
-    """(model in eval mode on the CPU, the checkpoint's metadata without the weights)."""
-    path = Path(path)
-    if not path.is_file():
-        raise KwsError(f"{path} not found: train a model first (dvc repro train)")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001
-        raise KwsError(f"{path}: not a readable torch checkpoint ({type(err).__name__})") from None
-    if not isinstance(ck, dict) or "state_dict" not in ck or "arch" not in ck:
-        raise KwsError(f"{path}: not a checkpoint of the train stage (needs state_dict and arch)")
-    labels = list(ck.get("labels") or [])
-    n_labels = int(ck.get("n_labels") or len(labels))
-    shape = tuple(int(s) for s in ck.get("input_shape", (49, 10)))
-    dropout = float((ck.get("model_params") or {}).get("dropout", 0.2))
-    model = build_model(ck["arch"], n_labels, shape, dropout)
-    try:
-        model.load_state_dict(ck["state_dict"])
-    except RuntimeError as err:
-        raise KwsError(f"{path}: weights do not fit {ck['arch']} with {n_labels} labels and "
-                       f"input {list(shape)}: {str(err).splitlines()[0]}") from None
-    meta = {k: v for k, v in ck.items() if k != "state_dict"}
-    return model.eval(), meta
 
 
 # --- figures ----------------------------------------------------------------------------------

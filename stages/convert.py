@@ -37,8 +37,8 @@ def main(argv=None) -> None:
     from kws import config
     from kws.errors import KwsError
     from kws.export.c_array import write_c_array
-    from kws.export.checkpoint import load_checkpoint
-    from kws.export.data import load_split
+    from kws.checkpoint import load as load_checkpoint
+    from kws.data.feature_files import load_split
     from kws.export.pipeline import (array_sha256, check_converted, convert_model,
                                      pick_calibration)
     from kws.stage import atomic_path, write_json
@@ -51,8 +51,9 @@ def main(argv=None) -> None:
     # Calibration and test data first: their shape must be what params.yaml `features:` says
     # and what the checkpoint was trained on.
     spec = (params.features.n_frames, params.features.n_mfcc)
-    train_x, _ = load_split(args.features, "train")
-    test_x, test_y = load_split(args.features, "test")
+    train_x = load_split(Path(args.features) / "train.npz").x[:, 0].numpy()
+    test = load_split(Path(args.features) / "test.npz")
+    test_x, test_y = test.x[:, 0].numpy(), test.y.numpy()
     for split, x in (("train", train_x), ("test", test_x)):
         if tuple(x.shape[1:]) != spec:
             raise KwsError(f"{args.features}: {split} features are {list(x.shape[1:])} per clip, "

@@ -36,7 +36,7 @@ def main(argv=None) -> None:
     from kws import stage
     from kws.quant import run as qrun
     from kws.quant.minifloat import parse_format
-    from kws.quant.sweep import PointCache, rounded, write_plot_csv
+    from kws.sweep import PointCache, load_inputs, rounded, write_plot_csv
 
     for f in [*p.formats, *([p.io_format] if p.io_format else [])]:
         try:
@@ -44,7 +44,7 @@ def main(argv=None) -> None:
         except (ValueError, TypeError) as err:
             raise ParamsError(f"params.yaml: minifloat.formats: {err}") from None
     torch.set_num_threads(p.num_threads)
-    inp = qrun.load_inputs(args.model, args.features)
+    inp = load_inputs(args.model, args.features, "stages/minifloat.py")
     report = qrun.minifloat_sweep(inp, p, PointCache(args.cache), progress=args.progress)
     stage.write_json(args.reports / "sweep.json", rounded(report))
     rows = [{"point": "float32", "format": "float32", "method": "float", "bits": 32,

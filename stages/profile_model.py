@@ -81,9 +81,10 @@ def main(argv=None) -> None:
     from kws import profiling
     from kws.models import REGISTRY, build_model
     from kws.stage import write_json
-    from kws.training import load_checkpoint
+    from kws.checkpoint import load as load_checkpoint
 
-    model, meta = load_checkpoint(args.model)
+    ck = load_checkpoint(args.model)
+    model, meta = ck.model, ck.meta
     arch = meta["arch"]
     shape = tuple(meta.get("input_shape", (49, 10)))
     n_labels = int(meta.get("n_labels"))

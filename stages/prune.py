@@ -85,11 +85,10 @@ def main(argv=None) -> None:
 
     from kws import stage
     from kws.prune import run as prun
-    from kws.quant.run import load_inputs
-    from kws.quant.sweep import PointCache, rounded, write_plot_csv
+    from kws.sweep import PointCache, load_inputs, rounded, write_plot_csv
 
     torch.set_num_threads(p.num_threads)
-    inp = load_inputs(args.model, args.features)
+    inp = load_inputs(args.model, args.features, "stages/prune.py")
     sw = prun.Sweep(inp, p, params.convert, params.features, PointCache(args.cache / "points"),
                     args.cache / "work", args.progress)
     un = st = None

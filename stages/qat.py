@@ -35,10 +35,10 @@ def main(argv=None) -> None:
 
     from kws import stage
     from kws.quant import run as qrun
-    from kws.quant.sweep import PointCache, rounded, write_plot_csv
+    from kws.sweep import PointCache, load_inputs, rounded, write_plot_csv
 
     torch.set_num_threads(p.num_threads)
-    inp = qrun.load_inputs(args.model, args.features)
+    inp = load_inputs(args.model, args.features, "stages/qat.py")
     report = qrun.qat_sweep(inp, p, PointCache(args.cache), progress=args.progress)
     stage.write_json(args.reports / "sweep.json", rounded(report))
     rows, cols = qrun.bits_table(report, "qat", with_float=False)

@@ -58,16 +58,17 @@ def main(argv=None) -> None:
 
     import numpy as np
 
-    from kws import training
+    from kws import checkpoint, training
+    from kws.data.feature_files import SPLITS, load_features
     from kws.data.labels import label_names
     from kws.models import build_model, count_params
     from kws.stage import atomic_path, write_json
 
     tp, mp, fp = params.train, params.model, params.features
-    feats = training.load_features(args.features, expect_labels=label_names(params.data.words),
-                                   expect_shape=(fp.n_frames, fp.n_mfcc))
+    feats = load_features(args.features, expect_labels=label_names(params.data.words),
+                          expect_shape=(fp.n_frames, fp.n_mfcc))
     labels, shape = feats.labels, feats.input_shape
-    train, val, test = (feats.splits[s] for s in training.SPLITS)
+    train, val, test = (feats.splits[s] for s in SPLITS)
     print(f"train {len(train)}  validation {len(val)}  test {len(test)} clips, input "
           f"{shape[0]}x{shape[1]}, {len(labels)} labels; model {mp.arch}", flush=True)
 
@@ -124,7 +125,7 @@ def main(argv=None) -> None:
           f"real clips: {real['accuracy'] if real['accuracy'] is not None else real['note']}",
           flush=True)
 
-    training.save_checkpoint(
+    checkpoint.save(
         args.model, model, arch=mp.arch, labels=labels, input_shape=shape,
         features=feats.features or fp.model_dump(), model_params=mp.model_dump(),
         train_params=tp.model_dump(),

@@ -18,7 +18,8 @@ import torch
 import torch.nn as nn
 import yaml
 
-from kws import training
+from kws import checkpoint, training
+from kws.data import feature_files
 from kws.config import parse
 from kws.errors import KwsError, ParamsError
 from kws.models import build_model
@@ -189,7 +190,7 @@ def test_bad_plans_and_layers_are_refused_in_one_line():
 
 def test_pruned_model_trains():
     x, y = toy_split(120, 0)
-    split = training.Split(x, y)
+    split = feature_files.Split(x, y)
     small, _ = st.prune_structured(model("ds_cnn"), SHAPE, 0.75)
     before = [p.detach().clone() for p in small.parameters()]
     res = training.train_model(small, split, split, epochs=1, batch_size=40, lr=3e-3,
@@ -221,7 +222,7 @@ def test_sparsity_achieved_equals_sparsity_asked(sparsity):
 
 def test_masks_hold_through_fine_tuning_and_make_permanent():
     x, y = toy_split(120, 0)
-    split = training.Split(x, y)
+    split = feature_files.Split(x, y)
     pruned = un.magnitude_prune(model("tiny_conv"), 0.8)
     zero_before = [(mod.weight == 0).clone() for mod, _ in un.prunable(pruned)]
     training.train_model(pruned, split, split, epochs=1, batch_size=40, lr=1e-2, num_threads=1,
@@ -310,10 +311,10 @@ def workdir(tmp_path_factory):
     (feats / "labels.json").write_text(json.dumps({"labels": LABELS, "features": {}}))
     torch.manual_seed(0)
     m = build_model("tiny_conv", len(LABELS))
-    tr = training.load_features(feats)
+    tr = feature_files.load_features(feats)
     training.train_model(m, tr.splits["train"], tr.splits["validation"], epochs=3,
                          batch_size=40, lr=3e-3, num_threads=1, progress=False)
-    training.save_checkpoint(d / "model.pt", m, arch="tiny_conv", labels=LABELS,
+    checkpoint.save(d / "model.pt", m, arch="tiny_conv", labels=LABELS,
                              input_shape=SHAPE, features={}, model_params={"dropout": 0.2})
     return d
 

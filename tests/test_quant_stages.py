@@ -11,7 +11,8 @@ import pytest
 import torch
 import yaml
 
-from kws import training
+from kws import checkpoint, training
+from kws.data import feature_files
 from kws.config import parse
 from kws.errors import ParamsError
 from kws.models import build_model
@@ -40,10 +41,10 @@ def workdir(tmp_path_factory):
     (feats / "labels.json").write_text(json.dumps({"labels": LABELS, "features": {}}))
     torch.manual_seed(0)
     model = build_model("tiny_conv", len(LABELS))
-    tr = training.load_features(feats)
+    tr = feature_files.load_features(feats)
     training.train_model(model, tr.splits["train"], tr.splits["validation"], epochs=3,
                          batch_size=40, lr=3e-3, num_threads=1, progress=False)
-    training.save_checkpoint(d / "model.pt", model, arch="tiny_conv", labels=LABELS,
+    checkpoint.save(d / "model.pt", model, arch="tiny_conv", labels=LABELS,
                              input_shape=(49, 10), features={}, model_params={"dropout": 0.2})
     return d
 

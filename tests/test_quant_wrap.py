@@ -10,7 +10,7 @@ import torch.nn as nn
 from kws.quant.integer import IntegerModel, agreement, multiply_by_quantized_multiplier, quantize_multiplier
 from kws.quant.qat import accuracy, finetune
 from kws.quant.wrap import QuantConfig, float_size_bytes, quantize_model, size_bytes
-from kws.training import Split
+from kws.data.feature_files import Split
 from test_quant_toys import DSCNN, TinyConv, all_models, randomize_bn, toy_split
 
 torch.set_num_threads(1)

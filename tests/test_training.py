@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from kws import training
+from kws import checkpoint, training
+from kws.data import feature_files
 from kws.data.labels import label_names
 from kws.errors import DataError, KwsError
 from kws.models import build_model
@@ -36,7 +37,7 @@ def fake_mfcc(n: int, seed: int, n_labels: int = len(LABELS), noise: float = 2.0
 
 def write_features(d: Path, n=(600, 120, 120), labels=LABELS, frames=49):
     d.mkdir(parents=True, exist_ok=True)
-    for i, (split, k) in enumerate(zip(training.SPLITS, n)):
+    for i, (split, k) in enumerate(zip(feature_files.SPLITS, n)):
         x, y = fake_mfcc(k, seed=i, n_labels=len(labels))
         np.savez(d / f"{split}.npz", x=x[:, :frames], y=y,
                  path=np.array([f"{split}/{j}.wav" for j in range(k)]))
@@ -45,7 +46,7 @@ def write_features(d: Path, n=(600, 120, 120), labels=LABELS, frames=49):
 
 
 def as_split(x, y):
-    return training.Split(torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y))
+    return feature_files.Split(torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y))
 
 
 def fit(arch, epochs=1, seed=0, n_train=600, batch=16, lr=3e-3):
@@ -106,38 +107,34 @@ def test_confusion_and_per_class():
 
 def test_checkpoint_round_trip(tmp_path):
     model = build_model("ds_cnn", len(LABELS), SHAPE).eval()
-    training.save_checkpoint(tmp_path / "m.pt", model, arch="ds_cnn", labels=LABELS,
-                             input_shape=SHAPE, features={"n_mfcc": 10},
-                             model_params={"arch": "ds_cnn", "dropout": 0.2})
-    back, meta = training.load_checkpoint(tmp_path / "m.pt")
+    checkpoint.save(tmp_path / "m.pt", model, arch="ds_cnn", labels=LABELS,
+                    input_shape=SHAPE, features={"n_mfcc": 10},
+                    model_params={"arch": "ds_cnn", "dropout": 0.2})
+    ck = checkpoint.load(tmp_path / "m.pt")
     x = torch.randn(2, 1, *SHAPE)
-    torch.testing.assert_close(back(x), model(x))
-    assert meta["labels"] == LABELS and meta["input_shape"] == [49, 10]
-    assert meta["n_labels"] == 12 and meta["features"] == {"n_mfcc": 10}
-    # the convert stage's loader reads the same file
-    ck = pytest.importorskip("kws.export.checkpoint")
-    c = ck.load_checkpoint(tmp_path / "m.pt")
-    torch.testing.assert_close(c.model(x), model(x))
+    torch.testing.assert_close(ck.model(x), model(x))
+    assert ck.labels == LABELS and ck.input_shape == (49, 10) and ck.arch == "ds_cnn"
+    assert ck.meta["n_labels"] == 12 and ck.features == {"n_mfcc": 10}
     # the same weights give the same bytes, whatever the file is called (DVC hashes the file)
-    training.save_checkpoint(tmp_path / "other.pt", model, arch="ds_cnn", labels=LABELS,
-                             input_shape=SHAPE, features={"n_mfcc": 10},
-                             model_params={"arch": "ds_cnn", "dropout": 0.2})
+    checkpoint.save(tmp_path / "other.pt", model, arch="ds_cnn", labels=LABELS,
+                    input_shape=SHAPE, features={"n_mfcc": 10},
+                    model_params={"arch": "ds_cnn", "dropout": 0.2})
     assert (tmp_path / "other.pt").read_bytes() == (tmp_path / "m.pt").read_bytes()
 
 
 def test_load_features_checks(tmp_path):
     d = write_features(tmp_path / "f")
-    f = training.load_features(d, expect_labels=LABELS, expect_shape=SHAPE)
+    f = feature_files.load_features(d, expect_labels=LABELS, expect_shape=SHAPE)
     assert f.input_shape == SHAPE and f.splits["train"].x.shape == (600, 1, 49, 10)
     with pytest.raises(DataError, match="labels"):
-        training.load_features(d, expect_labels=label_names(["cat", "dog"]))
+        feature_files.load_features(d, expect_labels=label_names(["cat", "dog"]))
     with pytest.raises(DataError, match=r"\[49, 10\]"):
-        training.load_features(d, expect_shape=(40, 10))
+        feature_files.load_features(d, expect_shape=(40, 10))
     with pytest.raises(DataError, match="featurize"):
-        training.load_features(tmp_path / "nothing")
+        feature_files.load_features(tmp_path / "nothing")
     (d / "test.npz").write_bytes(b"garbage")
     with pytest.raises(DataError, match="test.npz"):
-        training.load_features(d)
+        feature_files.load_features(d)
 
 
 def test_real_samples_skip_cleanly_when_absent(tmp_path):
@@ -211,8 +208,8 @@ def test_train_and_profile_stages_end_to_end(tmp_path):
     assert (tmp_path / "reports/train/live/plots/metrics/val/accuracy.tsv").is_file()
     for png in ("training_curves.png", "confusion.png"):
         assert (tmp_path / "reports/figures" / png).read_bytes()[:4] == b"\x89PNG"
-    model, meta = training.load_checkpoint(tmp_path / "models/model.pt")
-    assert meta["arch"] == "tiny_conv" and meta["labels"] == LABELS
+    ck = checkpoint.load(tmp_path / "models/model.pt")
+    assert ck.arch == "tiny_conv" and ck.labels == LABELS
 
     res = _run("profile_model.py", tmp_path, "--params", str(params))
     assert res.returncode == 0, res.stderr[-3000:]

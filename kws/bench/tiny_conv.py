@@ -45,6 +45,7 @@ def conv_output_values(input_shape: tuple[int, int], filters: int) -> int:
 def train_width(feats, params, filters: int, real_dir) -> dict:
     """tiny_conv with ``filters`` filters trained as the train stage does; its figures."""
     from kws import training
+    from kws.data import feature_files
     from kws.bench.tts import train_as_stage
     from kws.models import TinyConv
     from kws.profiling import profile_model
@@ -58,7 +59,7 @@ def train_width(feats, params, filters: int, real_dir) -> dict:
     real = training.real_sample_accuracy(m, real_dir, list(params.data.words), feats.labels,
                                          params.features)
     ev = {s: training.evaluate(m, feats.splits[s], tp.eval_batch_size).accuracy
-          for s in training.SPLITS}
+          for s in feature_files.SPLITS}
     return {"filters": filters, "params_deployed": prof["params_deployed"], "macs": prof["macs"],
             "conv_output_values": conv_output_values(feats.input_shape, filters),
             "test_accuracy": round(ev["test"], 4), "train_accuracy": round(ev["train"], 4),
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
                     help="JSON result (default: %(default)s)")
     args = ap.parse_args(argv)
 
-    from kws import config, training
+    from kws import config
+    from kws.data import feature_files
     from kws.bench.tts import build_data, read_params, variant_params
     from kws.data.labels import label_names
     from kws.errors import KwsError
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
         if min(args.filters) < 1:
             raise KwsError(f"--filters must be positive, got {args.filters}")
         f, words = params.features, label_names(params.data.words)
-        feats = training.load_features(args.features, expect_labels=words,
+        feats = feature_files.load_features(args.features, expect_labels=words,
                                        expect_shape=(f.n_frames, f.n_mfcc))
         tp = params.train
         real_dir = None if tp.real_samples_dir is None else (Path.cwd() / tp.real_samples_dir)
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         build_data(a, Path(args.work), 2, False)
         gen_s = round(time.perf_counter() - t0, 1)
-        feats_a = training.load_features(Path(args.work) / "features", expect_labels=words,
+        feats_a = feature_files.load_features(Path(args.work) / "features", expect_labels=words,
                                          expect_shape=(f.n_frames, f.n_mfcc))
         rows.append({"data": "espeak-ng only, basic augmentation", "data_seconds": gen_s,
                      **train_width(feats_a, a, 8, real_dir)})

@@ -120,13 +120,14 @@ def build_data(params, work: Path, workers: int,
 def build_and_train(params, work: Path, workers: int, progress: bool) -> dict:
     """download (synthetic) -> featurize -> train -> real_sample_accuracy, in ``work``."""
     from kws import training
+    from kws.data import feature_files
     from kws.data.labels import label_names
     from kws.models import build_model
 
     d, tp, mp, f = params.data, params.train, params.model, params.features
     gen, fm, gen_s, feat_s = build_data(params, work, workers, progress)
     t2 = time.perf_counter()
-    feats = training.load_features(work / "features", expect_labels=label_names(d.words),
+    feats = feature_files.load_features(work / "features", expect_labels=label_names(d.words),
                                    expect_shape=(f.n_frames, f.n_mfcc))
     training.seed_everything(tp.seed)
     model = build_model(mp.arch, len(feats.labels), feats.input_shape, mp.dropout)

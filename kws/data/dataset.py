@@ -185,19 +185,6 @@ def render(example: Example, split: str, copy: int, clip: Optional[np.ndarray], 
     return augmenter(clip, clip_rng(seed, _AUGMENT_STREAM, code, example.index, copy))
 
 
-def load_split(features_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(x float32 ``[N, n_frames, n_mfcc]``, y int64 ``[N]``) of ``<features_dir>/<split>.npz``,
-    the featurize stage's output."""
-    p = Path(features_dir) / f"{split}.npz"
-    if not p.is_file():
-        raise DataError(f"{p} not found: run the featurize stage first (dvc repro featurize)")
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            return f["x"].astype(np.float32, copy=False), f["y"].astype(np.int64, copy=False)
-    except (OSError, KeyError, ValueError) as err:
-        raise DataError(f"{p}: not a features file ({type(err).__name__}: {err})") from None
-
-
 def background_files(root: str | Path) -> list[Path]:
     d = Path(root) / BACKGROUND_DIR
     return sorted(p for p in d.glob("*.wav") if p.is_file()) if d.is_dir() else []
@@ -205,4 +192,4 @@ def background_files(root: str | Path) -> list[Path]:
 
 __all__ = ["Example", "SplitIndex", "SPLITS", "SILENCE_PATH", "SILENCE_VOLUME", "share_counts",
            "tf_share_counts", "clips_by_split", "build_index", "index_from_dir", "render",
-           "background_files", "list_clips", "load_split", "UNKNOWN_LABEL"]
+           "background_files", "list_clips", "UNKNOWN_LABEL"]

@@ -1,13 +1,5 @@
-"""From a Speech Commands folder (``data/raw``) to the features files (``data/features``).
-
-The output contract (read by training, convert, ptq/qat and ``kws predict``)::
-
-    <out>/{train,validation,test}.npz
-        x     float32 [N, n_frames, n_mfcc]   MFCC (kws.features)
-        y     int64   [N]                     label index into labels.json's labels
-        path  str     [N]                     the wav relative to the data folder, or "_silence_"
-        copy  int8    [N]                     0: the clean example, k >= 1: augmented copy k
-    <out>/labels.json   {"labels": [...], "features": <the features params as a dict>}
+"""From a Speech Commands folder (``data/raw``) to the features files (``data/features``,
+whose format is ``kws.data.feature_files``'s).
 
 Train holds the clean examples first, then ``features.augment.copies`` blocks of augmented
 copies in the same order (so ``N_train = (1 + copies) * clean``); validation and test hold only
@@ -22,7 +14,6 @@ features are the same bytes on any machine.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +25,7 @@ import numpy as np
 
 from kws.audio import pad_or_trim, read_wav
 from kws.config import Params
+from kws.data import feature_files
 from kws.data.augment import Augmenter, usable_noises
 from kws.data.dataset import (SPLITS, SplitIndex, background_files, build_index, clips_by_split,
                               render)
@@ -204,18 +196,6 @@ def example_audio(root: Path, index: SplitIndex, label: int, params: Params,
     return None
 
 
-def write_features(out_dir: Path, arrays: dict[str, dict], labels: list[str], params: Params) -> None:
-    """The contract files, all at once (the folder appears complete or not at all)."""
-    from kws.stage import atomic_path
-
-    with atomic_path(out_dir, is_dir=True) as tmp:
-        for split, a in arrays.items():
-            np.savez(tmp / f"{split}.npz", **a)
-        (tmp / "labels.json").write_text(json.dumps(
-            {"labels": labels, "features": params.features.model_dump(mode="json")},
-            indent=2) + "\n")
-
-
 def featurize(root: str | Path, out_dir: str | Path, params: Params, workers: int = 4,
               progress: bool = False,
               views: Optional[Callable[[SplitIndex, list], None]] = None) -> dict:
@@ -235,7 +215,7 @@ def featurize(root: str | Path, out_dir: str | Path, params: Params, workers: in
     timer: dict = {}
     arrays = {s: featurize_split(root, index, s, params, noises, workers, progress, timer)
               for s in SPLITS}
-    write_features(out_dir, arrays, index.labels, params)
+    feature_files.write(out_dir, arrays, index.labels, params.features.model_dump(mode="json"))
     t_views = time.perf_counter()
     if views is not None:
         views(index, noises)
@@ -272,5 +252,5 @@ def _share(counts: dict, label: str) -> Optional[float]:
     return round(counts.get(label, 0) / total, 4) if total else None
 
 
-__all__ = ["featurize", "featurize_split", "index_readable", "load_noises", "write_features",
+__all__ = ["featurize", "featurize_split", "index_readable", "load_noises",
            "example_audio", "Skips"]

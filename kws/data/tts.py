@@ -145,7 +145,6 @@ class Flite(Engine):
     def speak(self, text, speaker, speed=1.0, pitch=1.0):
         import tempfile
 
-        from kws.audio import read_wav
 
         args = [self._exe, "-voice", speaker.voice,
                 "--setf", f"duration_stretch={speaker.get('stretch') / speed:.4f}"]

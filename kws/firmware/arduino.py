@@ -13,6 +13,7 @@ from pathlib import Path
 from kws.firmware.toolchain import FIRMWARE_DIR, M4_FLAGS, RUNTIME, BuildError, find_tool
 
 SKETCH = "kws_mcu"
+FILE_DEPS = ("firmware/arduino",)  # kws.deps
 GENERATED = ("model.c", "model.h", "model_settings.h", "features_tables.c")
 
 

@@ -44,7 +44,7 @@ def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_
                    mfcc_clips: int = 200, data_params=None) -> dict:
     from kws import config
     from kws.export import interpreters as interp
-    from kws.export.data import load_split
+    from kws.data.feature_files import load_split
     from kws.features import mfcc
     from kws.firmware import host
     from kws.firmware.arduino import write_sketch
@@ -65,7 +65,7 @@ def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_
     q_in = interp.QParams(gen.input_scale, gen.input_zero_point)
 
     # 1. the network, whole test split: host build vs LiteRT reference kernels
-    test_x, _ = load_split(features_dir, "test")
+    test_x = load_split(Path(features_dir) / "test.npz").x[:, 0].numpy()
     xq = interp.quantize(test_x, q_in).reshape(len(test_x), -1)
     ref = interp.run_litert_int8(model, xq)
     c_out = host.network(kws_host, xq, gen.output_size)

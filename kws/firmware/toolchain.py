@@ -14,6 +14,7 @@ from pathlib import Path
 from kws.errors import KwsError, ToolMissingError
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+FILE_DEPS = ("firmware/runtime", "firmware/host", "firmware/cortex_m4")  # kws.deps
 RUNTIME = FIRMWARE_DIR / "runtime"
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2"]
 APT_LINE = "apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi"

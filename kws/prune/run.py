@@ -1,8 +1,8 @@
 """The prune stage as library functions: the unstructured and structured sweeps, each point
 cached, and the CPU latency of every structured shape.
 
-* Every point is stored as soon as it is done (``kws.quant.sweep.PointCache``, keyed by a hash
-  of the checkpoint, the feature files, the point's parameters and the code it runs), so an
+* Every point is stored as soon as it is done (``kws.sweep.PointCache``, keyed by a hash
+  of the checkpoint, the feature files, the point's parameters and the stage's code), so an
   interrupted sweep resumes and a changed parameter recomputes only the points it touches.
 * Fine-tuning: ``kws.training.train_model`` from the pruned weights (masks kept for the
   unstructured points), then BatchNorm statistics re-estimated on the training split
@@ -24,7 +24,6 @@ cached, and the CPU latency of every structured shape.
 from __future__ import annotations
 
 import copy
-import hashlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -40,27 +39,7 @@ from kws import training
 from kws.errors import KwsError
 from kws.prune import structured as st
 from kws.prune import unstructured as un
-from kws.quant.run import Inputs
-from kws.quant.sweep import PointCache
-
-PKG = Path(__file__).resolve().parents[1]
-ROOT = PKG.parent
-
-
-def code_fingerprint(kind: str) -> str:
-    """sha256 over the code a point depends on: the pruning and training code for both sweeps;
-    conversion and firmware code (and the C sources) too for the structured one."""
-    files = sorted((PKG / "prune").glob("*.py")) + [PKG / "models.py", PKG / "training.py"]
-    if kind == "structured":
-        files += [PKG / "profiling.py", *sorted((PKG / "export").glob("*.py")),
-                  *sorted((PKG / "firmware").glob("*.py")),
-                  *sorted(p for p in (ROOT / "firmware").rglob("*") if p.is_file())]
-    h = hashlib.sha256()
-    for p in files:
-        if p.exists():
-            h.update(str(p.relative_to(ROOT)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
+from kws.sweep import Inputs, PointCache, check_device
 
 
 @dataclass
@@ -79,21 +58,15 @@ class Sweep:
     def shape(self) -> tuple[int, int]:
         return tuple(int(s) for s in self.inp.test.x.shape[-2:])
 
-    def __post_init__(self):
-        # the code as this process loaded it (an edit during a run does not split the keys)
-        self.code = {k: code_fingerprint(k) for k in ("unstructured", "structured")}
-
     def key(self, kind: str, **point) -> dict:
         f = self.p.finetune
         return {"point": kind, "model": self.inp.fingerprint["model"],
                 **{k: v for k, v in self.inp.fingerprint.items() if k.startswith("features_")},
-                "code": self.code[kind],
+                "code": self.inp.fingerprint["code"],
                 "finetune": f.model_dump(), "device": self.device, **point}
 
     @property
     def device(self) -> str:
-        from kws.quant.sweep import check_device
-
         return check_device(self.p.device, "prune")
 
 

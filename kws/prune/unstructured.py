@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 
-import torch
 import torch.nn as nn
 import torch.nn.utils.prune as tprune
 

@@ -23,7 +23,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from kws.training import Split, evaluate, train_model
+from kws.data.feature_files import Split
+from kws.training import evaluate, train_model
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000,

@@ -2,60 +2,24 @@
 (``stages/ptq.py``, ``stages/qat.py``, ``stages/minifloat.py``) only load params, call these and
 write the reports.
 
-Every point is cached (``kws.quant.sweep.PointCache``), so an interrupted sweep resumes at the
+Every point is cached (``kws.sweep.PointCache``), so an interrupted sweep resumes at the
 first point not yet computed. Accuracies are fractions in [0, 1] on the test split.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import torch
-import torch.nn as nn
 from tqdm.auto import tqdm
 
-from kws import training
-from kws.errors import DataError
 from kws.quant.integer import agreement
 from kws.quant.minifloat import parse_format
 from kws.quant.qat import accuracy, finetune
-from kws.quant.sweep import (PointCache, batches, calibration_subset, check_device,
-                             code_fingerprint, file_sha256)
-from kws.training import Split
+from kws.quant.sweep import batches, calibration_subset
+from kws.sweep import Inputs, PointCache, check_device
 from kws.quant.wrap import QuantConfig, float_size_bytes, quantize_model, size_bytes
-
-
-@dataclass
-class Inputs:
-    """The float model, the three splits, and the hashes that key the cached points."""
-
-    model: nn.Module
-    train: Split
-    val: Split
-    test: Split
-    fingerprint: dict
-    meta: dict = field(default_factory=dict)
-
-
-def load_inputs(model_path: str | Path = "models/model.pt",
-                features_dir: str | Path = "data/features") -> Inputs:
-    """The train stage's checkpoint and the featurize stage's splits (loaded and checked by
-    ``kws.training``)."""
-    model, meta = training.load_checkpoint(model_path)
-    feats = training.load_features(features_dir)
-    if meta.get("labels") and list(meta["labels"]) != feats.labels:
-        raise DataError(f"{model_path} was trained on labels {meta['labels']} but {features_dir} "
-                        f"has {feats.labels}: re-run the train stage (dvc repro train)")
-    features_dir = Path(features_dir)
-    files = {f"features_{s}": features_dir / f"{s}.npz" for s in training.SPLITS}
-    fp = {"model": file_sha256(model_path), "code": code_fingerprint(),
-          **{k: file_sha256(v) for k, v in files.items()}}
-    keep = {k: meta[k] for k in ("arch", "n_labels", "labels", "input_shape") if k in meta}
-    s = feats.splits
-    return Inputs(model, s["train"], s["validation"], s["test"], fp, keep)
 
 
 def _calib_batches(inp: Inputs, c) -> list[torch.Tensor]:

@@ -1,0 +1,137 @@
+"""What the sweep stages (ptq, qat, minifloat, prune) share: their inputs and a resumable cache
+of finished sweep points.
+
+Resume: each finished point is written at once to ``<cache dir>/<key>.json``, where the key is
+a hash of everything the point depends on: the float checkpoint's and the feature files'
+sha256, the point's own parameters, and the stage's code (``kws.deps.fingerprint`` of the
+stage script: the same import closure dvc.yaml declares). A stopped sweep restarts where it
+stopped; changing one parameter recomputes only the points it touches; nothing stale is reused
+because the key changes with any input. The cache folders are declared in dvc.yaml as
+``persist: true`` (dvc does not delete them before the stage runs) and ``cache: false`` (they
+are scratch, not results).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+import torch.nn as nn
+
+from kws.data.feature_files import Split
+from kws.errors import DataError, KwsError
+from kws.stage import read_json, write_json
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class PointCache:
+    """One small JSON file per computed sweep point, keyed by a hash of its inputs."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @staticmethod
+    def key(inputs: dict) -> str:
+        blob = json.dumps(inputs, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:20]
+
+    def path(self, inputs: dict) -> Path:
+        return self.root / f"{self.key(inputs)}.json"
+
+    def get(self, inputs: dict) -> Optional[dict]:
+        p = self.path(inputs)
+        if not p.exists():
+            return None
+        try:
+            stored = read_json(p)
+        except (OSError, ValueError):
+            return None
+        if json.loads(json.dumps(inputs, sort_keys=True, default=str)) != stored.get("inputs"):
+            return None
+        return stored["result"]
+
+    def put(self, inputs: dict, result: dict) -> None:
+        write_json(self.path(inputs), {"inputs": json.loads(json.dumps(inputs, default=str)),
+                                       "result": result})
+
+    def get_or_compute(self, inputs: dict, compute: Callable[[], dict]) -> tuple[dict, bool]:
+        """The cached result, or ``compute()`` stored at once. Returns (result, was_cached)."""
+        hit = self.get(inputs)
+        if hit is not None:
+            return hit, True
+        result = compute()
+        self.put(inputs, result)
+        return result, False
+
+
+@dataclass
+class Inputs:
+    """The float model, the three splits, and the hashes that key the cached points."""
+
+    model: nn.Module
+    train: Split
+    val: Split
+    test: Split
+    fingerprint: dict
+    meta: dict = field(default_factory=dict)
+
+
+def load_inputs(model_path: str | Path, features_dir: str | Path, stage_script: str) -> Inputs:
+    """The train stage's checkpoint and the featurize stage's splits, with the fingerprint
+    (model, features, the code of ``stage_script``) that keys every point."""
+    from kws import checkpoint, deps
+    from kws.data.feature_files import SPLITS, load_features
+
+    ck = checkpoint.load(model_path)
+    feats = load_features(features_dir)
+    if ck.meta.get("labels") and list(ck.meta["labels"]) != feats.labels:
+        raise DataError(f"{model_path} was trained on labels {ck.meta['labels']} but "
+                        f"{features_dir} has {feats.labels}: re-run the train stage "
+                        "(dvc repro train)")
+    features_dir = Path(features_dir)
+    fp = {"model": file_sha256(model_path), "code": deps.fingerprint(stage_script),
+          **{f"features_{s}": file_sha256(features_dir / f"{s}.npz") for s in SPLITS}}
+    keep = {k: ck.meta[k] for k in ("arch", "n_labels", "labels", "input_shape") if k in ck.meta}
+    s = feats.splits
+    return Inputs(ck.model, s["train"], s["validation"], s["test"], fp, keep)
+
+
+def check_device(name: str, section: str) -> str:
+    """``auto`` / ``cpu`` / ``cuda``, refusing ``cuda`` without a CUDA device."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise KwsError(f"{section}.device is 'cuda' but torch sees no CUDA device: use auto or cpu")
+    return "cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu"
+
+
+def write_plot_csv(path: str | Path, rows: list[dict], columns: list[str]) -> None:
+    """A small CSV for ``dvc plots`` (missing values left empty)."""
+    from kws.stage import atomic_path
+
+    lines = [",".join(columns)]
+    for r in rows:
+        lines.append(",".join("" if r.get(c) is None else
+                              (f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]))
+                              for c in columns))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def rounded(obj: Any, digits: int = 6) -> Any:
+    if isinstance(obj, float):
+        return round(obj, digits)
+    if isinstance(obj, dict):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [rounded(v, digits) for v in obj]
+    return obj
