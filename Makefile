@@ -9,6 +9,9 @@ NEEDED_COMMANDS := espeak-ng sox arm-none-eabi-gcc chromium chromedriver
 # flite: a second TTS engine for the synthetic data (skipped with a message if missing)
 APT_PACKAGES += flite
 NEEDED_COMMANDS += flite
+# festival with the ked voice (issue 16): a third diphone speaker for the synthetic data
+APT_PACKAGES += festival festvox-kdlpc16k festlex-cmu festlex-poslex
+NEEDED_COMMANDS += festival
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep torch/numpy from oversubscribing the 2 cores when pytest-xdist runs two workers.
 PYTEST_WORKERS ?= 2

@@ -38,17 +38,56 @@ class SyntheticParams(Section):
     speed_wpm: tuple[int, int] = Field((110, 210), description="espeak-ng speed range, words/min")
     pitch: tuple[int, int] = Field((20, 80), description="espeak-ng pitch range (0..99)")
     # Several engines (issue 9, kws/data/tts.py); a key left out keeps the espeak-only set.
-    engines: list[Literal["espeak-ng", "flite", "piper", "hibari"]] = Field(
+    engines: list[Literal["espeak-ng", "flite", "piper", "hibari", "kokoro", "festival"]] = Field(
         default_factory=lambda: ["espeak-ng"],
         description="TTS engines sharing the speakers; a missing one is skipped with a message")
     jitter: float = Field(0.0, ge=0, le=0.3, description="per-clip speed/pitch spread around "
                           "the speaker's own, as a fraction")
+    # Issue 16: each key left out is off (the issue-9 data set).
+    engine_weights: Optional[dict[str, float]] = Field(
+        None, description="speakers per engine in proportion to these weights (an engine not "
+        "named: 1); null: evenly")
+    other_words: Optional[int] = Field(None, ge=0, description="each speaker says the keywords "
+                                       "and this many other words (seeded); null: every word")
+    everyday_words: bool = Field(False, description="add kws.data.synthetic.EVERYDAY_WORDS to "
+                                 "the other (_unknown_) words")
+    formant: Optional[tuple[float, float]] = Field(None, description="per-speaker vocal-tract "
+                                                   "(formant) warp factor range; null: off")
+    prosody: Optional[tuple[float, float]] = Field(None, description="per-speaker range of the "
+                                                   "per-clip jitter, times jitter; null: off")
+    intelligibility: Optional[Literal["pocketsphinx"]] = Field(
+        None, description="recognizer that must hear each clip as its word; null: off")
+    retries: int = Field(0, ge=0, le=5, description="re-syntheses of a clip the recognizer "
+                         "rejects before it is dropped")
 
     @field_validator("engines")
     @classmethod
     def _engines_ok(cls, v: list) -> list:
         if not v or len(set(v)) != len(v):
             raise ValueError("needs at least one engine, none repeated")
+        return v
+
+    @field_validator("engine_weights")
+    @classmethod
+    def _weights_ok(cls, v):
+        if v is None:
+            return v
+        from typing import get_args
+
+        names = get_args(get_args(cls.model_fields["engines"].annotation)[0])
+        bad = [k for k in v if k not in names]
+        if bad:
+            raise ValueError(f"unknown engine(s) {bad}; one of {list(names)}")
+        if any(w <= 0 for w in v.values()):
+            raise ValueError("weights must be > 0")
+        return v
+
+    @field_validator("formant", "prosody")
+    @classmethod
+    def _factor_range_ok(cls, v, info):
+        lo, hi = {"formant": (0.7, 1.4), "prosody": (0.0, 3.0)}[info.field_name]
+        if v is not None and not lo <= v[0] <= v[1] <= hi:
+            raise ValueError(f"needs [low, high] with {lo} <= low <= high <= {hi} (got {list(v)})")
         return v
 
     @field_validator("speed_wpm")
@@ -138,6 +177,9 @@ class AugmentParams(Section):
     snr_db: Optional[tuple[float, float]] = Field(None, description="background noise at an SNR "
                                                   "in this range (dB); null: by volume as above")
     gain_db: tuple[float, float] = Field((0.0, 0.0), description="level change range, dB")
+    # Issue 16: absent means off (every copy reuses its clean _unknown_ clip).
+    fresh_unknown: bool = Field(False, description="each augmented copy of an _unknown_ "
+                                "example is another non-keyword clip (the whole pool is used)")
 
     @field_validator("speed", "rt60_s", "snr_db", "gain_db")
     @classmethod

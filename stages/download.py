@@ -54,16 +54,9 @@ def main() -> None:
     with atomic_path(args.out, is_dir=True) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; data/raw is shared with the later stages
         if d.source == "synthetic":
-            s = d.synthetic
             from kws.data import synthetic
 
-            report = synthetic.generate(tmp, words=d.words, speakers=s.speakers,
-                                        noise_files=s.noise_files, noise_seconds=s.noise_seconds,
-                                        seed=d.seed, workers=s.workers, speed_wpm=s.speed_wpm,
-                                        pitch=s.pitch, validation_percentage=d.validation_percentage,
-                                        testing_percentage=d.testing_percentage,
-                                        progress=not args.quiet, engines=s.engines,
-                                        jitter=s.jitter)
+            report = synthetic.generate_from_params(tmp, d, progress=not args.quiet)
             skipped = sc.Skipped().to_dict()
         elif d.source == "folder":
             report = sc.import_folder(d.folder, tmp, d.validation_percentage, d.testing_percentage)

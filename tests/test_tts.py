@@ -48,8 +48,11 @@ def test_warp_moves_pitch_by_the_factor():
 
 def test_speakers_are_shared_evenly_and_engines_are_checked():
     assert syn.share_speakers(10, ["a", "b", "c"]) == {"a": 4, "b": 3, "c": 3}
+    assert syn.share_speakers(10, ["a", "b", "c"], {"a": 2}) == {"a": 5, "b": 3, "c": 2}
     with pytest.raises(ParamsError, match="data.synthetic.engines"):
-        config.parse({"data": {"synthetic": {"engines": ["espeak-ng", "festival"]}}})
+        config.parse({"data": {"synthetic": {"engines": ["espeak-ng", "mbrola"]}}})
+    with pytest.raises(ParamsError, match="engine_weights"):
+        config.parse({"data": {"synthetic": {"engine_weights": {"mbrola": 2}}}})
     with pytest.raises(ParamsError, match="none repeated"):
         config.parse({"data": {"synthetic": {"engines": ["flite", "flite"]}}})
 
@@ -141,19 +144,30 @@ def test_engine_is_deterministic_per_speaker_and_voices_differ(name):
 def test_bench_variants_differ_only_in_engines_and_augmentation():
     from pathlib import Path
 
-    from kws.bench.tts import variant_params
+    from kws.bench.tts import ISSUE9_ENGINES, variant_params
     from kws.data.augment import Strong
 
     raw = config._yaml12().load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     a = config.parse(variant_params(raw, "a", 30, 3, 1))
     b = config.parse(variant_params(raw, "b", 30, 3, 1))
+    c = config.parse(variant_params(raw, "c", 30, 3, 1, seed=2))
     assert a.data.synthetic.engines == ["espeak-ng"] and a.data.synthetic.jitter == 0
     assert Strong.from_params(a.features.augment) is None
-    assert b.data.synthetic.engines == config.parse(raw).data.synthetic.engines
+    assert b.data.synthetic.engines == ISSUE9_ENGINES
     assert Strong.from_params(b.features.augment) is not None
-    for p in (a, b):
+    default = config.parse(raw)
+    assert c.data == default.data.model_copy(update={"synthetic": default.data.synthetic.model_copy(
+        update={"speakers": 30})})
+    assert c.train.seed == 2 and b.train.seed == default.train.seed
+    issue9 = config.SyntheticParams()  # every issue-16 key off
+    for key in ("engine_weights", "other_words", "everyday_words", "formant", "prosody",
+                "intelligibility", "retries"):
+        assert getattr(a.data.synthetic, key) == getattr(b.data.synthetic, key) == \
+            getattr(issue9, key)
+    assert not a.features.augment.fresh_unknown and not b.features.augment.fresh_unknown
+    for p in (a, b, c):
         assert (p.data.synthetic.speakers, p.train.epochs, p.features.augment.copies) == (30, 3, 1)
-    assert a.model == b.model and a.train == b.train
+    assert a.model == b.model == c.model and a.train == b.train
     assert a.data.synthetic.model_copy(update={"engines": [], "jitter": 0}) == \
         b.data.synthetic.model_copy(update={"engines": [], "jitter": 0})
 
@@ -176,8 +190,11 @@ def test_bench_keeps_the_other_variant_only_when_its_params_are_unchanged(tmp_pa
     assert params_digest(a) != params_digest(a2)
     assert params_digest(a) == params_digest(a3)
     out = tmp_path / "tts.json"
-    out.write_text(json.dumps({"a": {"real_sample_accuracy": 0.5, "params_digest": params_digest(a)}}))
-    assert reusable(out, "a", params_digest(a3))["real_sample_accuracy"] == 0.5
+    out.write_text(json.dumps({"a": {"runs": [{"seed": 0, "real_sample_accuracy": 0.5,
+                                                "params_digest": params_digest(a)}]}}))
+    assert reusable(out, "a", params_digest(a3), 0)["real_sample_accuracy"] == 0.5
+    assert reusable(out, "a", params_digest(a3), 1) is None
+    assert reusable(out, "a", params_digest(a2), 0) is None
     assert reusable(out, "a", params_digest(a2)) is None
     assert reusable(out, "b", params_digest(a)) is None
     assert reusable(tmp_path / "missing.json", "a", params_digest(a)) is None

@@ -57,6 +57,11 @@ class Example:
     path: str   # ``<word>/<file>.wav`` relative to the data folder, or ``_silence_``
     label: int  # index into ``label_names(words)``
     index: int = 0  # position within its split (gives silence and augmentation their seeds)
+    alts: tuple = ()  # fresh_unknown: the clip of augmented copy c is alts[c - 1]
+
+    def path_of_copy(self, copy: int) -> str:
+        """The clip that augmented copy ``copy`` (0: the clean example) is made from."""
+        return self.alts[(copy - 1) % len(self.alts)] if copy > 0 and self.alts else self.path
 
     @property
     def is_silence(self) -> bool:
@@ -132,9 +137,15 @@ def clips_by_split(root: str | Path) -> dict[str, list[str]]:
 
 
 def build_index(clips: dict[str, Sequence[str]], words: Sequence[str], silence_percentage: float,
-                unknown_percentage: float, seed: int, exclude: Iterable[str] = ()) -> SplitIndex:
+                unknown_percentage: float, seed: int, exclude: Iterable[str] = (),
+                fresh_copies: int = 0) -> SplitIndex:
     """The examples of each split (see the module docstring); ``exclude``: clips to leave out
-    (unreadable ones), so the shares hold over the clips actually used."""
+    (unreadable ones), so the shares hold over the clips actually used.
+
+    ``fresh_copies`` > 0 (``features.augment.fresh_unknown``): each train ``_unknown_`` example
+    also gets that many other non-keyword clips (``Example.alts``), one per augmented copy,
+    drawn without replacement from the clips not already chosen (cycling when they run out),
+    so the augmented copies see the whole non-keyword pool instead of the same clips again."""
     words = list(words)
     exclude = set(exclude)
     labels = label_names(words)
@@ -150,18 +161,28 @@ def build_index(clips: dict[str, Sequence[str]], words: Sequence[str], silence_p
             n_unk = len(others)
         rng = clip_rng(seed, _UNKNOWN_STREAM, SPLIT_CODE[split])
         pick = sorted(rng.choice(len(others), size=n_unk, replace=False).tolist()) if n_unk else []
+        alts: dict = {}
+        if fresh_copies and split == "train" and pick:
+            taken = set(pick)
+            rest = [others[i] for i in range(len(others)) if i not in taken]
+            if rest:
+                order = clip_rng(seed, _UNKNOWN_STREAM, SPLIT_CODE[split], 1).permutation(len(rest))
+                for j, i in enumerate(pick):
+                    alts[others[i]] = tuple(rest[order[(c * len(pick) + j) % len(rest)]]
+                                            for c in range(fresh_copies))
         chosen = sorted(keyword + [others[i] for i in pick])
-        exs = [Example(c, label_of_word(c.split("/", 1)[0], words), i)
+        exs = [Example(c, label_of_word(c.split("/", 1)[0], words), i, alts.get(c, ()))
                for i, c in enumerate(chosen)]
         exs += [Example(SILENCE_PATH, SILENCE_INDEX, len(chosen) + j) for j in range(n_sil)]
         splits[split] = exs
     return SplitIndex(labels, splits, notes)
 
 
-def index_from_dir(root: str | Path, data_params, exclude: Iterable[str] = ()) -> SplitIndex:
+def index_from_dir(root: str | Path, data_params, exclude: Iterable[str] = (),
+                   fresh_copies: int = 0) -> SplitIndex:
     """``build_index`` of a folder with the ``data:`` params."""
     return build_index(clips_by_split(root), data_params.words, data_params.silence_percentage,
-                       data_params.unknown_percentage, data_params.seed, exclude)
+                       data_params.unknown_percentage, data_params.seed, exclude, fresh_copies)
 
 
 def render(example: Example, split: str, copy: int, clip: Optional[np.ndarray], n: int,

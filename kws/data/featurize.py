@@ -96,6 +96,11 @@ def load_noises(root: Path, n: int, rate: int, skips: Skips) -> tuple[list[np.nd
     return noises, names
 
 
+def fresh_copies(f) -> int:
+    """How many fresh _unknown_ clips each train example gets (``features.augment``)."""
+    return f.augment.copies if f.augment.fresh_unknown else 0
+
+
 def index_readable(root: Path, params: Params, skips: Skips, workers: int,
                    progress: bool = False) -> tuple[SplitIndex, dict]:
     """The split index over the clips that read; also clip-length stats of those used."""
@@ -108,9 +113,9 @@ def index_readable(root: Path, params: Params, skips: Skips, workers: int,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while True:
             index = build_index(clips, d.words, d.silence_percentage, d.unknown_percentage,
-                                d.seed, exclude=bad)
-            need = [e.path for s in SPLITS for e in index.splits[s]
-                    if not e.is_silence and e.path not in checked]
+                                d.seed, exclude=bad, fresh_copies=fresh_copies(f))
+            need = sorted({p for s in SPLITS for e in index.splits[s] if not e.is_silence
+                           for p in (e.path, *e.alts) if p not in checked})
             if not need:
                 break
             new_bad = 0
@@ -155,15 +160,15 @@ def featurize_split(root: Path, index: SplitIndex, split: str, params: Params,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i0 in range(0, len(exs), bs):
             batch = exs[i0:i0 + bs]
-            rels = [e.path for e in batch if not e.is_silence]
+            rels = sorted({e.path_of_copy(c) for e in batch if not e.is_silence
+                           for c in range(1 + copies)})
             audio = dict(zip(rels, _read_many(root, rels, f.sample_rate, workers, pool)))
-            clips = []
-            for e in batch:
-                a = audio.get(e.path)
+            for rel, a in audio.items():
                 if isinstance(a, AudioError):  # readable a moment ago: the folder changed
                     raise DataError(f"{a} (the data folder changed during featurize: rerun)")
-                clips.append(None if a is None else pad_or_trim(a, n))
             for c in range(1 + copies):
+                clips = [None if e.is_silence else pad_or_trim(audio[e.path_of_copy(c)], n)
+                         for e in batch]
                 wave = np.stack([render(e, split, c, clip, n, noises, d.seed, augmenter)
                                  for e, clip in zip(batch, clips)])
                 t0 = time.perf_counter()
@@ -175,7 +180,7 @@ def featurize_split(root: Path, index: SplitIndex, split: str, params: Params,
                 bar.update(len(batch))
     bar.close()
     y = np.array([e.label for e in exs] * (1 + copies), np.int64)
-    path = np.array([e.path for e in exs] * (1 + copies), dtype=str)
+    path = np.array([e.path_of_copy(c) for c in range(1 + copies) for e in exs], dtype=str)
     copy = np.repeat(np.arange(1 + copies, dtype=np.int8), len(exs))
     return {"x": x, "y": y, "path": path, "copy": copy}
 

