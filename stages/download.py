@@ -1,8 +1,9 @@
 """Stage `download`: build data/raw, the Speech Commands layout every later stage reads.
 
 data.source picks where the clips come from:
-  synthetic        the 35 Speech Commands words (+ any extra data.words) spoken by espeak-ng
-                   voices, offline and deterministic under data.seed (kws/data/synthetic.py)
+  synthetic        the keywords and other words spoken by offline TTS voices (espeak-ng,
+                   flite, piper, hibari, Kokoro, Festival), deterministic under data.seed,
+                   checked by an offline recognizer (kws/data/synthetic.py, tts.py)
   speech_commands  Speech Commands v0.02 from data.url: resumable download into data/cache/,
                    sha256 check against data.sha256, safe extraction
   folder           any directory in Speech Commands layout (data.folder); bad wavs are skipped

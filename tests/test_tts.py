@@ -120,7 +120,7 @@ def _engine_or_skip(name):
     return e
 
 
-@pytest.mark.parametrize("name", ["flite", "piper", "hibari"])
+@pytest.mark.parametrize("name", ["flite", "piper", "hibari", "kokoro", "festival"])
 def test_engine_is_deterministic_per_speaker_and_voices_differ(name):
     e = _engine_or_skip(name)
     rng = np.random.default_rng(0)
