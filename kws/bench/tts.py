@@ -299,9 +299,12 @@ def main(argv=None) -> int:
     for k, r in results.items():
         ra, te = r.get("real_sample_accuracy", {}), r.get("synthetic_test_accuracy", {})
         sd = "" if ra.get("std") is None else f" +- {100 * ra['std']:.1f}"
+        kw, unk = r.get("real_keyword_accuracy", {}), r.get("real_unknown_accuracy", {})
         print(f"  {LABELS[k]:46s} real {100 * ra.get('mean', float('nan')):.1f}%{sd} "
               f"(range {100 * ra.get('min', 0):.1f}-{100 * ra.get('max', 0):.1f}, "
-              f"{len(r['runs'])} seeds), synthetic test {100 * te.get('mean', float('nan')):.1f}%")
+              f"{len(r['runs'])} seeds; keywords {100 * kw.get('mean', float('nan')):.1f}%, "
+              f"other words {100 * unk.get('mean', float('nan')):.1f}%), "
+              f"synthetic test {100 * te.get('mean', float('nan')):.1f}%")
     if "c" in results and results["c"].get("real_sample_accuracy"):
         m = results["c"]["real_sample_accuracy"]["mean"]
         res["passes_bar"] = bool(m >= BAR and len(results["c"]["runs"]) >= 3)
