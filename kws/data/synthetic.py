@@ -1,8 +1,12 @@
 """The offline data set: Speech Commands words spoken by TTS engines (``data.source: synthetic``).
 
 ``engines`` (``data.synthetic.engines``) lists the engines to use: espeak-ng (below) and the
-engines of ``kws.data.tts`` (flite, piper, hibari). The speakers are shared out evenly among
-the engines that are installed; a missing one is skipped with a one-line message, recorded in
+engines of ``kws.data.tts`` (flite, piper, hibari, kokoro, festival). The speakers are shared
+out among the engines that are installed, evenly or by ``engine_weights``; each speaker says
+the keywords and ``other_words`` other words (``speaker_words``), may be formant-warped and
+have its own prosody range, and its clips pass the intelligibility filter
+(``kws.data.intelligibility``) when one is set. A missing engine is skipped with a one-line
+message, recorded in
 the report (``engines_used``, ``engines_skipped``). Every engine's speakers get their own
 train/validation/test quota, so each split hears every engine. ``jitter`` moves each clip's
 speed and pitch by up to that fraction around its speaker's own.

