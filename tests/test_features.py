@@ -7,12 +7,13 @@ import pytest
 import scipy.fft
 import torch
 
-from kws.config import AugmentParams, FeaturesParams
+from kws import config
+from kws.config import AugmentParams
 from kws.data import augment as aug
 from kws.data import dataset as ds
 from kws.features import dct_matrix, mel_filterbank, mfcc, mfcc_of_wav
 
-SPEC = FeaturesParams()
+SPEC = config.defaults().features
 REAL = Path(__file__).resolve().parents[2] / "shared/data/speech_commands_v0.01"
 
 
@@ -151,11 +152,18 @@ def test_time_shift_moves_with_zero_fill():
     assert not aug.time_shift(x, 20).any()
 
 
+def _basic(**kw):
+    """TF's augmentation only (no strong keys)."""
+    base = dict(copies=1, time_shift_ms=100, background_probability=0.8, background_volume=0.1)
+    base.update(kw)
+    return AugmentParams(**base)
+
+
 def test_augmenter_shift_range_noise_bound_and_determinism():
     n = SPEC.clip_samples
     noise = np.ones(3 * n, np.float32)  # constant noise: the added level is the volume
-    a = aug.Augmenter.from_params(AugmentParams(time_shift_ms=100, background_probability=1.0,
-                                                background_volume=0.1), [noise])
+    a = aug.Augmenter.from_params(_basic(time_shift_ms=100, background_probability=1.0,
+                                                 background_volume=0.1), [noise])
     impulse = np.zeros(n, np.float32)
     impulse[n // 2] = 0.5
     shifts, volumes = [], []
@@ -170,10 +178,10 @@ def test_augmenter_shift_range_noise_bound_and_determinism():
     np.testing.assert_array_equal(a(impulse, aug.clip_rng(7, 3)), a(impulse, aug.clip_rng(7, 3)))
     assert not np.array_equal(a(impulse, aug.clip_rng(7, 3)), a(impulse, aug.clip_rng(7, 4)))
     # Probability 0: no noise at all, only a shift.
-    quiet = aug.Augmenter.from_params(AugmentParams(background_probability=0.0), [noise])
+    quiet = aug.Augmenter.from_params(_basic(background_probability=0.0), [noise])
     assert np.count_nonzero(quiet(impulse, aug.clip_rng(1))) == 1
     # Clipped to [-1, 1].
-    loud = aug.Augmenter.from_params(AugmentParams(background_probability=1.0,
+    loud = aug.Augmenter.from_params(_basic(background_probability=1.0,
                                                    background_volume=1.0), [noise * 5])
     assert np.abs(loud(np.full(n, 0.9, np.float32), aug.clip_rng(2))).max() <= 1.0
 

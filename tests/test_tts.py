@@ -49,9 +49,9 @@ def test_warp_moves_pitch_by_the_factor():
 def test_speakers_are_shared_evenly_and_engines_are_checked():
     assert syn.share_speakers(10, ["a", "b", "c"]) == {"a": 4, "b": 3, "c": 3}
     with pytest.raises(ParamsError, match="data.synthetic.engines"):
-        config.parse({"data": {"synthetic": {"engines": ["espeak-ng", "festival"]}}})
+        config.with_overrides({"data": {"synthetic": {"engines": ["espeak-ng", "festival"]}}})
     with pytest.raises(ParamsError, match="none repeated"):
-        config.parse({"data": {"synthetic": {"engines": ["flite", "flite"]}}})
+        config.with_overrides({"data": {"synthetic": {"engines": ["flite", "flite"]}}})
 
 
 @needs_espeak

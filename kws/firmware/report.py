@@ -53,7 +53,7 @@ def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_
     from kws.firmware.toolchain import build_host, build_m4, elf_sizes
 
     if data_params is None:
-        data_params = config.DataParams()
+        data_params = config.defaults().data
     pp = {"average_window_ms": fp.average_window_ms, "detection_threshold": fp.detection_threshold,
           "suppression_ms": fp.suppression_ms, "minimum_count": fp.minimum_count}
     src = out / "src"
