@@ -306,7 +306,8 @@ class IntSweepParams(Section):
                                    "(logits) tensors; null: the swept bits")
     bias_bits: int = Field(ge=8, le=32, description="biases: integers at scale s_in * s_w")
     calibration: CalibrationParams
-    num_threads: int = Field(ge=1)
+    workers: int = Field(ge=1, le=64, description="points computed in parallel processes, one "
+                         "torch thread each (results do not depend on it)")
 
     @field_validator("bits")
     @classmethod
@@ -380,7 +381,8 @@ class MinifloatParams(Section):
     calibration: CalibrationParams
     finetune: FinetuneParams
     device: Literal["auto", "cpu", "cuda"]
-    num_threads: int = Field(ge=1)
+    workers: int = Field(ge=1, le=64, description="points computed in parallel processes, one "
+                         "torch thread each (results do not depend on it)")
 
     @field_validator("formats")
     @classmethod
@@ -473,7 +475,8 @@ class PruneParams(Section):
     warmup_runs: int = Field(ge=0)
     latency_threads: int = Field(ge=1, le=256, description="torch threads for the CPU latency")
     device: Literal["auto", "cpu", "cuda"]
-    num_threads: int = Field(ge=1, le=256, description="torch threads for fine-tuning")
+    workers: int = Field(ge=1, le=64, description="points computed in parallel processes, one "
+                         "torch thread each (results do not depend on it)")
 
 
 class Params(Section):

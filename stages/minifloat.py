@@ -43,7 +43,7 @@ def main(argv=None) -> None:
             parse_format(f if isinstance(f, str) else f.model_dump(exclude_none=True))
         except (ValueError, TypeError) as err:
             raise ParamsError(f"params.yaml: minifloat.formats: {err}") from None
-    torch.set_num_threads(p.num_threads)
+    torch.set_num_threads(p.workers)
     inp = load_inputs(args.model, args.features, "stages/minifloat.py")
     report = qrun.minifloat_sweep(inp, p, PointCache(args.cache), progress=args.progress)
     stage.write_json(args.reports / "sweep.json", rounded(report))

@@ -87,7 +87,7 @@ def main(argv=None) -> None:
     from kws.prune import run as prun
     from kws.sweep import PointCache, load_inputs, rounded, write_plot_csv
 
-    torch.set_num_threads(p.num_threads)
+    torch.set_num_threads(p.workers)
     inp = load_inputs(args.model, args.features, "stages/prune.py")
     sw = prun.Sweep(inp, p, params.convert, params.features, PointCache(args.cache / "points"),
                     args.cache / "work", args.progress)

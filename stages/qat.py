@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     from kws.quant import run as qrun
     from kws.sweep import PointCache, load_inputs, rounded, write_plot_csv
 
-    torch.set_num_threads(p.num_threads)
+    torch.set_num_threads(p.workers)
     inp = load_inputs(args.model, args.features, "stages/qat.py")
     report = qrun.qat_sweep(inp, p, PointCache(args.cache), progress=args.progress)
     stage.write_json(args.reports / "sweep.json", rounded(report))

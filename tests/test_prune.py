@@ -324,7 +324,7 @@ def write_params(d: Path, sparsities, mcu: bool) -> Path:
                      "structured": {"ratios": [0.5], "norms": ["l1", "linf"], "convert": mcu,
                                     "mcu": mcu},
                      "finetune": {"epochs": 1, "batch_size": 40},
-                     "latency_runs": 10, "warmup_runs": 1, "num_threads": 1, "device": "cpu"},
+                     "latency_runs": 10, "warmup_runs": 1, "workers": 1, "device": "cpu"},
            "convert": {"calibration_samples": 64}}
     with_overrides(raw)
     p = d / "params.yaml"

@@ -54,11 +54,11 @@ def small_params(d: Path, **sections) -> Path:
     ft = {"epochs": 1, "batch_size": 40}
     raw = {
         "ptq": {"bits": [4, 8], "schemes": ["symmetric", "asymmetric"], "calibration": calib,
-                "num_threads": 1},
+                "workers": 1},
         "qat": {"bits": [2, 4], "schemes": ["asymmetric"], "calibration": calib, "finetune": ft,
-                "device": "cpu", "num_threads": 1},
+                "device": "cpu", "workers": 1},
         "minifloat": {"formats": ["E4M3", "E2M1"], "calibration": calib, "finetune": ft,
-                      "device": "cpu", "num_threads": 1},
+                      "device": "cpu", "workers": 1},
     }
     for k, v in sections.items():
         raw[k].update(v)
