@@ -29,7 +29,8 @@ with ``f_k = k * sample_rate / n_fft``, peak 1, no area normalisation (librosa's
 
 ``mfcc`` runs these steps in the firmware's own C code (``firmware/runtime/kws_frontend.c``,
 through ``kws.frontend``): float32 in a fixed order, so features are the same bytes on every
-machine and on the board (they agree with a float64 evaluation of the formulas to ~2e-5).
+machine and on the board (against a float64 evaluation of the formulas, on 300 real clips:
+median |error| 5e-7, 99th percentile 8e-6, largest 8e-5).
 Audio given as float is first rounded to int16 (``kws.frontend.to_pcm16``), as a microphone
 delivers it. ``power_spectrogram`` and ``log_mel`` are plain torch evaluations of the first
 steps, for the figures (``kws views``); nothing trains on them.

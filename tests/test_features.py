@@ -96,6 +96,39 @@ def test_matches_reference_on_real_clips():
         np.testing.assert_allclose(mfcc_of_wav(w, SPEC), ours[i], atol=1e-5)
 
 
+@pytest.mark.parametrize("params", [
+    {"window_ms": 30},                  # 480 samples: the first FFT stage's general path
+    {"window_ms": 64, "stride_ms": 32},  # 1024 samples: no zero padding at all
+    {"n_mels": 23, "n_mfcc": 13, "fmin": 0.0, "fmax": 8000.0},  # odd bands, two DCT blocks,
+])                                                                 # bins up to 512
+def test_other_specs_match_reference(params):
+    spec = FeaturesParams(**params)
+    rng = np.random.default_rng(4)
+    t = np.arange(SPEC.clip_samples) / SPEC.sample_rate
+    x = (0.3 * np.sin(2 * np.pi * (200 + 3000 * t) * t)
+         + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    ours = mfcc(x, spec)[0].numpy()
+    assert ours.shape == (spec.n_frames, spec.n_mfcc)
+    pcm = np.round(x.astype(np.float64) * 32768) / 32768
+    np.testing.assert_allclose(ours, reference_mfcc(pcm, spec), atol=1e-4, rtol=0)
+
+
+def test_frontend_log_is_within_float32_rounding():
+    """The frontend's log (exponent, a 128-interval table, a quadratic; no libm) against
+    float64: within 1.5e-7 plus the rounding of the float32 result (half its ulp)."""
+    from kws.frontend import log32
+
+    rng = np.random.default_rng(5)
+    m = 1.0 + np.arange(1024) / 1024.0  # every table interval, both ends
+    x = np.concatenate([np.exp(rng.uniform(np.log(1e-6), np.log(1e9), 4000)),
+                        1.0 + rng.uniform(-1e-3, 1e-3, 500), m, np.nextafter(m, 0),
+                        np.ldexp(1.0, np.arange(-20, 30))]).astype(np.float32)
+    ref = np.log(x.astype(np.float64))
+    half_ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64) / 2
+    err = np.abs(log32(x, SPEC).astype(np.float64) - ref)
+    assert (err - half_ulp).max() < 1.5e-7
+
+
 @pytest.mark.parametrize("f", [300.0, 1500.0, 3500.0])
 def test_tone_lands_in_its_mel_band(f):
     from kws.features import log_mel

@@ -69,9 +69,11 @@ def build_host(gen_dir: str | Path, out: str | Path, sanitize: bool = False,
     return out
 
 
-def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False) -> Path:
+def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False,
+             harness: str | Path | None = None) -> Path:
     """The Cortex-M4F harness ELF; ``portable`` leaves the DSP-extension kernels out (the
-    plain C baseline, same bits)."""
+    plain C baseline, same bits). ``harness``: a C file in place of
+    firmware/cortex_m4/kws_m4_harness.c (the startup code and the linker script stay)."""
     gcc = find_tool("arm-none-eabi-gcc")
     gen_dir, out = Path(gen_dir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,10 @@ def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False) -> Pa
            f"-I{RUNTIME}", f"-I{gen_dir}"]
     if portable:
         cmd += ["-DKWS_PORTABLE"]
-    cmd += [*_sources(gen_dir, cm4), "-T", str(cm4 / "kws_m4.ld"), "-nostartfiles",
+    srcs = _sources(gen_dir, cm4)
+    if harness is not None:
+        srcs = [s for s in srcs if Path(s).name != "kws_m4_harness.c"] + [str(harness)]
+    cmd += [*srcs, "-T", str(cm4 / "kws_m4.ld"), "-nostartfiles",
             "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
             f"-Wl,-Map={out.with_suffix('.map')}", "-lm", "-o", str(out)]
     _compile(cmd)
