@@ -213,7 +213,7 @@ def test_arduino_sketch_compiles_for_cortex_m4(model_dir, tmp_path):
                   [f"w{i}" for i in range(12)])
     sketch = write_sketch(tmp_path / "src", tmp_path)
     names = {p.name for p in sketch.iterdir()}
-    assert {"kws_mcu.ino", "model.c", "model_settings.h", "kws_kernels.c"} <= names
+    assert {"kws_mcu.ino", "model.c", "model_settings.h", "kws_op_conv_2d.c"} <= names
     objs = compile_check(sketch, STUB, tmp_path / "obj")
     assert any(o.name == "kws_mcu.o" for o in objs)
 

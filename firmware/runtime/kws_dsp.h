@@ -93,4 +93,20 @@ static inline int32_t kws_smmulr(int32_t a, int32_t b)
 static inline int32_t kws_ssat8(int32_t a) { return a < -128 ? -128 : (a > 127 ? 127 : a); }
 #endif
 
+/* Each DSP kernel body is instantiated twice (plain int8 clamp or not) so the compiler folds it. */
+#define KWS_INLINE static inline __attribute__((always_inline))
+
+/* One output: the short requantization with the channel's {m, e, 2^(e-1)} (see
+ * kws/firmware/ops/common.py simd_constants), the zero point, and the activation clamp
+ * (``plain``: the clamp is the int8 range, one SSAT). */
+KWS_INLINE int8_t rq_out(int32_t acc, const int32_t *q, int32_t zp, int32_t lo, int32_t hi,
+                         int plain)
+{
+    int32_t v = kws_smmulr((int32_t)((uint32_t)acc << 1), q[0]);
+    v = ((v + q[2] + (v >> 31)) >> q[1]) + zp;
+    if (plain) return (int8_t)kws_ssat8(v);
+    v = v < lo ? lo : v;
+    return (int8_t)(v > hi ? hi : v);
+}
+
 #endif
