@@ -90,6 +90,14 @@ typedef struct {
     const int16_t *w16;
 } kws_conv_t;
 
+/* Elementwise ops on two inputs (ADD, MUL): the output's 4D shape and each input's element
+ * stride along each output axis (0 where it is broadcast); broadcast == 0: same shapes, flat. */
+typedef struct {
+    int32_t broadcast;
+    int32_t shape[4];
+    int32_t stride1[4], stride2[4];
+} kws_broadcast_t;
+
 /* Same bytes, other shape (RESHAPE, SQUEEZE, ... when codegen could not alias them). */
 static inline void kws_copy_s8(const int8_t *in, int8_t *out, int32_t n)
 {

@@ -1,4 +1,7 @@
-/* FULLY_CONNECTED: TFLM's reference_integer_ops::FullyConnected, bit for bit. */
+/* FULLY_CONNECTED: TFLM's reference_integer_ops::FullyConnected / FullyConnectedPerChannel,
+ * bit for bit. Per-channel weights requantize with TFLM's double rounding; LiteRT's reference
+ * kernel rounds once (64-bit product), so the two can differ by one step there: the engine
+ * follows TFLM, the runtime a microcontroller would otherwise run. */
 #include "kws_op_fully_connected.h"
 
 void kws_fully_connected_s8(const kws_fc_t *p, const int8_t *in, int8_t *out)
@@ -12,8 +15,8 @@ void kws_fully_connected_s8(const kws_fc_t *p, const int8_t *in, int8_t *out)
                 acc += (x[i] + p->in_offset) * (w[i] + p->w_offset);
             }
             if (p->bias) acc += p->bias[o];
-            acc = (p->per_channel ? kws_requantize_single(acc, p->mult[o], p->shift[o])
-                                  : kws_requantize(acc, p->mult[0], p->shift[0])) + p->out_offset;
+            const int32_t q = p->per_channel ? o : 0;
+            acc = kws_requantize(acc, p->mult[q], p->shift[q]) + p->out_offset;
             out[r * p->out_depth + o] = (int8_t)kws_clamp(acc, p->act_min, p->act_max);
         }
     }

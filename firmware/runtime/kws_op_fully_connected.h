@@ -20,17 +20,6 @@ typedef struct {
     int32_t per_channel;
 } kws_fc_t;
 
-/* One rounding of the 64-bit product (x * mult) >> (31 - shift): what LiteRT's per-channel
- * FULLY_CONNECTED does (measured: it, not the double rounding above, matches LiteRT's
- * reference kernel on every output of the trained ds_cnn). */
-static inline int32_t kws_requantize_single(int32_t x, int32_t mult, int32_t shift)
-{
-    const int32_t total = 31 - shift;
-    const int64_t round = (int64_t)1 << (total - 1);
-    const int64_t r = ((int64_t)x * mult + round) >> total;
-    return (int32_t)(r < INT32_MIN ? INT32_MIN : (r > INT32_MAX ? INT32_MAX : r));
-}
-
 void kws_fully_connected_s8(const kws_fc_t *p, const int8_t *in, int8_t *out);
 
 #ifdef __cplusplus

@@ -5,7 +5,7 @@ kernels beside the portable C, and the memory bars.
 
 Prints cycles, cycles per MAC (bar: ds_cnn <= 2.0 with the DSP path) and ms at 64 MHz for
 both builds, flash and RAM from the ELF, the arena against the TFLM arena and the largest live
-set, and whether the emulated outputs equal LiteRT's reference kernels; writes
+set, and whether the emulated outputs equal TFLM's reference kernels; writes
 reports/bench/firmware.json. Cycles are a model of the chip (kws/firmware/timing.py), not a
 board measurement. Without a trained model it converts a ds_cnn with random weights (the
 cycle count hardly depends on the weights) and says so.
@@ -42,13 +42,14 @@ def run(model_path: Path, clips: int, work: Path, clock_hz: int = 64_000_000) ->
     from kws.export import interpreters as interp
     from kws.firmware.codegen import write_sources
     from kws.firmware.emulator import Harness
+    from kws.firmware.referee import tflm_outputs
     from kws.firmware.toolchain import build_m4, elf_sizes
 
     model = model_path.read_bytes()
     gen = write_sources(model, work / "src", None, None, strict=False)
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (clips, int(np.prod(gen.input_shape[1:])))).astype(np.int8)
-    ref = interp.run_litert_int8(model, x)
+    ref = tflm_outputs(model, x)
     res = {"model": str(model_path), "ops": gen.ops, "macs": gen.macs, "clips": clips,
            "clock_hz": clock_hz}
     for name, portable in (("dsp", False), ("portable", True)):
@@ -63,7 +64,7 @@ def run(model_path: Path, clips: int, work: Path, clock_hz: int = 64_000_000) ->
         c = float(np.mean(cyc))
         sizes = elf_sizes(elf)
         res[name] = {"cycles": int(round(c)), "cycles_per_mac": c / gen.macs,
-                     "ms": c / clock_hz * 1e3, "bit_exact_with_litert": exact,
+                     "ms": c / clock_hz * 1e3, "bit_exact_with_tflm": exact,
                      "flash_bytes": sizes["flash_bytes"],
                      "ram_bytes": sizes["static_ram_bytes"] + stack}
     probe = x[:2].reshape(-1, *gen.input_shape[1:])
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
         r = res[name]
         print(f"  {label:22s} {r['cycles']:>10d} cycles  {r['cycles_per_mac']:6.2f} cycles/MAC  "
               f"{r['ms']:8.1f} ms at {mhz:g} MHz  flash {r['flash_bytes']} B  RAM "
-              f"{r['ram_bytes']} B  bit-exact with LiteRT: {r['bit_exact_with_litert']}")
+              f"{r['ram_bytes']} B  bit-exact with TFLM: {r['bit_exact_with_tflm']}")
     print(f"  arena {res['arena_bytes']} B (+{res['scratch_bytes']} B scratch), largest live set "
           f"{res['largest_live_bytes']} B, TFLM arena {res['tflm_arena_bytes']} B")
     print(f"  bar: DSP network <= {BAR:g} cycles/MAC: "

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kws.firmware.graph import CodegenError, Graph, Op, Tensor, read_tflite  # noqa: F401
+from kws.firmware.graph import CodegenError, Graph, Tensor, read_tflite  # noqa: F401
 from kws.firmware.ops import TABLE
-from kws.firmware.ops.common import (Emit, activation_range, check_int8,  # noqa: F401
+from kws.firmware.ops.common import (Emit, activation_range,  # noqa: F401
                                      quantize_multiplier, simd_constants)
 
 ALIGN = 4  # arena offsets, so word loads of int8 quads are aligned
@@ -123,6 +123,8 @@ class Generated:
     input_shape: tuple = ()
     output_size: int = 0
     op_macs: list = field(default_factory=list)   # MACs of each op, in order
+    input_dtype: str = "int8"
+    output_dtype: str = "int8"
 
 
 def generate_model(model: bytes) -> Generated:
@@ -133,8 +135,11 @@ def generate_model(model: bytes) -> Generated:
         raise CodegenError(f"the model has {len(g.inputs)} inputs and {len(g.outputs)} outputs; "
                            "expected one of each")
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
-    check_int8(t_in, "input")
-    check_int8(t_out, "output")
+    ctype = {"int8": "int8_t", "float32": "float"}
+    for t, what in ((t_in, "input"), (t_out, "output")):
+        if t.dtype not in ctype:
+            raise CodegenError(f"the model {what} {t.name!r} is {t.dtype}; the firmware engine "
+                               "takes int8 (or float32 with QUANTIZE/DEQUANTIZE at the ends)")
     plan = plan_arena(g, kernels)
 
     def ptr(t: int) -> str:
@@ -156,7 +161,7 @@ def generate_model(model: bytes) -> Generated:
         calls.append(f"    /* {k}: {op.name} {shape} -> {list(kern.out.shape)}"
                      f"{'' if e.calls else ' (in place)'} */")
         calls += [f"    {c}" for c in e.calls]
-        calls.append(f"    KWS_TRACE({k}, {ptr(op.outputs[0])}, {kern.out.size});")
+        calls.append(f"    KWS_TRACE({k}, {ptr(op.outputs[0])}, {kern.out.nbytes});")
     macs = sum(kern.macs for kern in kernels)
     weight_bytes = sum(kern.weight_bytes for kern in kernels)
     scratch = max([kern.scratch for kern in kernels], default=0)
@@ -177,14 +182,20 @@ extern "C" {{
 
 #define KWS_MODEL_INPUT_SIZE {t_in.size}
 #define KWS_MODEL_OUTPUT_SIZE {t_out.size}
+#define KWS_MODEL_INPUT_INT8 {int(t_in.dtype == "int8")}
+#define KWS_MODEL_OUTPUT_INT8 {int(t_out.dtype == "int8")}
 #define KWS_MODEL_ARENA_BYTES {arena}
 #define KWS_MODEL_SCRATCH_BYTES {scratch_bytes}
 #define KWS_MODEL_MACS {macs}
 
+/* int8_t for an int8 model; float where the model starts with QUANTIZE / ends in DEQUANTIZE */
+typedef {ctype[t_in.dtype]} kws_model_input_t;
+typedef {ctype[t_out.dtype]} kws_model_output_t;
+
 /* The input tensor (write the quantized features here), inside the arena. */
-int8_t *kws_model_input(void);
+kws_model_input_t *kws_model_input(void);
 /* The output tensor (int8 logits), valid after kws_model_invoke(). */
-const int8_t *kws_model_output(void);
+const kws_model_output_t *kws_model_output(void);
 /* Runs the network once on kws_model_input(). */
 void kws_model_invoke(void);
 
@@ -206,14 +217,34 @@ void kws_model_invoke(void);
             "/* working memory of the kernels (im2col columns, a zero-point row) */",
             f"static int8_t kws_scratch[{scratch_bytes}] __attribute__((aligned(8)));", ""]
     body += consts + [""] + decls + [""]
-    body += [f"int8_t *kws_model_input(void) {{ return kws_arena + {in_off}; }}",
-             f"const int8_t *kws_model_output(void) {{ return kws_arena + {out_off}; }}", "",
+    body += ["kws_model_input_t *kws_model_input(void)",
+             f"{{\n    return (kws_model_input_t *)(void *)(kws_arena + {in_off});\n}}",
+             "const kws_model_output_t *kws_model_output(void)",
+             f"{{\n    return (const kws_model_output_t *)(void *)(kws_arena + {out_off});\n}}",
+             "",
              "void kws_model_invoke(void)", "{"]
     body += calls + ["    (void)kws_scratch;", "}", ""]
     files = {"model.h": header, "model.c": "\n".join(body)}
     return Generated(files, arena, plan.largest_live_bytes, scratch_bytes, macs, weight_bytes,
-                     [op.name for op in g.ops], t_in.s, t_in.zp, t_out.s, t_out.zp,
-                     tuple(t_in.shape), t_out.size, [kern.macs for kern in kernels])
+                     [op.name for op in g.ops], *_io_quant(g, t_in, t_out),
+                     tuple(t_in.shape), t_out.size, [kern.macs for kern in kernels],
+                     t_in.dtype, t_out.dtype)
+
+
+def _io_quant(g: Graph, t_in: Tensor, t_out: Tensor) -> tuple:
+    """Input and output scale and zero point: the int8 tensor's, or for float ends the int8
+    tensor next to them (after the QUANTIZE, before the DEQUANTIZE)."""
+    def q(t: Tensor, inner) -> tuple:
+        if t.dtype == "int8":
+            return t.s, t.zp
+        for op in g.ops:
+            o = inner(op)
+            if o is not None and g.tensors[o].dtype == "int8":
+                return g.tensors[o].s, g.tensors[o].zp
+        return 1.0, 0
+    i = q(t_in, lambda op: op.outputs[0] if op.inputs and op.inputs[0] == t_in.index else None)
+    o = q(t_out, lambda op: op.inputs[0] if t_out.index in op.outputs else None)
+    return (*i, *o)
 
 
 def generate_settings(gen: Generated, features, labels: list[str] | None,

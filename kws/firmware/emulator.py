@@ -185,8 +185,8 @@ class Emulator:
 @dataclass
 class Job:
     """What one emulated run computed."""
-    features: np.ndarray | None   # int8 model input (mode 0: computed from the audio)
-    logits: np.ndarray            # int8 network output
+    features: np.ndarray | None   # model input (mode 0: computed from the audio)
+    logits: np.ndarray            # network output (int8; float32 for a float-output model)
     label: int                    # post-processing's top label (-1: too few results)
     score: float
     cycles: dict
@@ -204,12 +204,14 @@ class Harness(Emulator):
         addr, _ = self.symbol("kws_mailbox_layout")
         for seg_addr, data in self.image.segments:
             if seg_addr <= addr < seg_addr + len(data):
-                self.layout = struct.unpack_from("<10I", data, addr - seg_addr)
+                self.layout = struct.unpack_from("<12I", data, addr - seg_addr)
                 break
         else:
             raise EmulatorError(f"{self.elf_path}: kws_mailbox_layout not in a loaded segment")
         (self.o_mode, self.o_audio, self.o_feat, self.o_logits, self.o_label, self.o_score,
-         self.o_new, self.n_audio, self.n_feat, self.n_logits) = self.layout
+         self.o_new, self.n_audio, self.n_feat, self.n_logits, in_bytes, out_bytes) = self.layout
+        self.in_dtype = np.dtype(np.float32 if in_bytes == 4 else np.int8)
+        self.out_dtype = np.dtype(np.float32 if out_bytes == 4 else np.int8)
 
     def _job(self, mode: int, audio=None, features=None) -> Job:
         mb = bytearray(self.symbol("kws_mailbox")[1])
@@ -220,14 +222,15 @@ class Harness(Emulator):
                 raise EmulatorError(f"audio has {len(a)} samples; the firmware takes {self.n_audio}")
             mb[self.o_audio:self.o_audio + 2 * len(a)] = a.astype("<i2").tobytes()
         if features is not None:
-            f = np.asarray(features, np.int8).reshape(-1)
+            f = np.asarray(features).astype(self.in_dtype).reshape(-1)
             if len(f) != self.n_feat:
                 raise EmulatorError(f"features have {len(f)} values; the model takes {self.n_feat}")
-            mb[self.o_feat:self.o_feat + len(f)] = f.tobytes()
+            mb[self.o_feat:self.o_feat + f.nbytes] = f.tobytes()
         r = self.run(bytes(mb))
         out = r.mailbox
-        feats = np.frombuffer(out[self.o_feat:self.o_feat + self.n_feat], np.int8).copy()
-        logits = np.frombuffer(out[self.o_logits:self.o_logits + self.n_logits], np.int8).copy()
+        nf, nl = self.n_feat * self.in_dtype.itemsize, self.n_logits * self.out_dtype.itemsize
+        feats = np.frombuffer(out[self.o_feat:self.o_feat + nf], self.in_dtype).copy()
+        logits = np.frombuffer(out[self.o_logits:self.o_logits + nl], self.out_dtype).copy()
         label = struct.unpack_from("<i", out, self.o_label)[0]
         score = struct.unpack_from("<f", out, self.o_score)[0]
         return Job(feats if mode == 0 else None, logits, label, score, r.cycles, r.instructions,

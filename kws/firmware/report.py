@@ -1,5 +1,6 @@
-"""The firmware stage as a library call: generate, build, check against LiteRT and the Python
-MFCC, emulate on the Cortex-M4 model, and collect the figures for reports/firmware/metrics.json."""
+"""The firmware stage as a library call: generate, build, check against TFLM's reference
+kernels (the referee, kws.firmware.referee), LiteRT's and the Python MFCC, emulate on the
+Cortex-M4 model, and collect the figures for reports/firmware/metrics.json."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_
     from kws.firmware.arduino import write_sketch
     from kws.firmware.codegen import write_sources
     from kws.firmware.emulator import Harness
+    from kws.firmware.referee import tflm_outputs
     from kws.firmware.toolchain import build_host, build_m4, elf_sizes
 
     if data_params is None:
@@ -64,12 +66,14 @@ def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_
     write_sketch(src, out / "arduino")
     q_in = interp.QParams(gen.input_scale, gen.input_zero_point)
 
-    # 1. the network, whole test split: host build vs LiteRT reference kernels
+    # 1. the network, whole test split: host build vs TFLM (the referee) and LiteRT
     test_x, _ = load_split(features_dir, "test")
     xq = interp.quantize(test_x, q_in).reshape(len(test_x), -1)
-    ref = interp.run_litert_int8(model, xq)
+    ref = tflm_outputs(model, xq)
+    lite_all = interp.run_litert_int8(model, xq)
     c_out = host.network(kws_host, xq, gen.output_size)
     host_exact = int(np.all(c_out == ref, axis=1).sum())
+    lite_exact = int(np.all(c_out == lite_all, axis=1).sum())
 
     # 2. the MFCC: C (host) vs kws.features on real test clips, as quantized model input
     audio, paths = _test_audio(raw_dir, data_params, max(mfcc_clips, fp.emulate_clips),
@@ -86,8 +90,10 @@ def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_
         job = dsp.run_audio(audio[i])
         job_p = portable.run_audio(audio[i])
         lite = interp.run_litert_int8(model, job.features[None])[0]
+        tflm = tflm_outputs(model, job.features[None])[0]
         emu_rows.append({"clip": paths[i],
                          "features_equal_host": bool(np.array_equal(job.features, c_q[i])),
+                         "logits_equal_tflm": bool(np.array_equal(job.logits, tflm)),
                          "logits_equal_litert": bool(np.array_equal(job.logits, lite)),
                          "portable_equal_dsp": bool(np.array_equal(job_p.logits, job.logits)
                                                     and np.array_equal(job_p.features,
@@ -127,13 +133,22 @@ def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_
         "stages": stages, "network": net,
         "total_cycles": int(total), "total_ms": total / fp.clock_hz * 1e3,
         "clock_hz": fp.clock_hz,
-        "litert": {"clips": int(len(xq)), "host_exact_clips": host_exact,
-                   "host_bit_exact": bool(host_exact == len(xq)),
+        "tflm": {"clips": int(len(xq)), "host_exact_clips": host_exact,
+                 "host_bit_exact": bool(host_exact == len(xq)),
+                 "emulated_clips": len(emu_rows),
+                 "emulated_bit_exact": bool(all(r["logits_equal_tflm"] for r in emu_rows)),
+                 "emulated_equal_host": bool(all(r["features_equal_host"] for r in emu_rows)),
+                 "portable_equal_dsp": bool(all(r["portable_equal_dsp"] for r in emu_rows)),
+                 "kernels": "TFLM reference kernels (tflite-micro Python interpreter): the "
+                            "referee"},
+        "litert": {"clips": int(len(xq)), "host_exact_clips": lite_exact,
+                   "host_bit_exact": bool(lite_exact == len(xq)),
                    "emulated_clips": len(emu_rows),
                    "emulated_bit_exact": bool(all(r["logits_equal_litert"] for r in emu_rows)),
-                   "emulated_equal_host": bool(all(r["features_equal_host"] for r in emu_rows)),
-                   "portable_equal_dsp": bool(all(r["portable_equal_dsp"] for r in emu_rows)),
-                   "kernels": "TFLite reference (LiteRT BUILTIN_REF)"},
+                   "tflm_litert_differing_clips": int(np.any(ref != lite_all, axis=1).sum()),
+                   "kernels": "TFLite reference (LiteRT BUILTIN_REF), for comparison: where it "
+                              "and TFLM differ (per-channel FULLY_CONNECTED rounding) the "
+                              "engine follows TFLM"},
         "mfcc": {"clips": int(len(audio)), "elements": int(diff.size),
                  "identical_fraction": float((diff == 0).mean()), "max_lsb": int(diff.max())},
         "emulated": emu_rows,

@@ -8,8 +8,9 @@ kernel in firmware/runtime/kws_op_<op>.{c,h}, and its models in tests/test_firmw
 
 from __future__ import annotations
 
-from kws.firmware.ops import (add, conv_2d, depthwise_conv_2d, fully_connected, pooling,
-                              reshape)
+from kws.firmware.ops import (activations, add, concatenation, conv_2d, depthwise_conv_2d, fully_connected,
+                              logistic, mean, mul, pad, pooling, quantize, reshape, softmax)
 
-MODULES = (conv_2d, depthwise_conv_2d, fully_connected, pooling, add, reshape)
+MODULES = (conv_2d, depthwise_conv_2d, fully_connected, pooling, add, mul, reshape, softmax,
+           logistic, quantize, mean, pad, concatenation, activations)
 TABLE = {name: cls for m in MODULES for name, cls in m.OPS.items()}

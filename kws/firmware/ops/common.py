@@ -106,7 +106,7 @@ def padding(pad_enum: int, in_size: int, out_size: int, stride: int, k: int, dil
 
 def shape4(t: Tensor) -> tuple[int, int, int, int]:
     """NHWC view of a 1-4 dim tensor (TFLite's RuntimeShape extended to 4D: leading 1s)."""
-    s = list(t.shape)
+    s = list(t.shape) or [1]
     if not 1 <= len(s) <= 4:
         raise CodegenError(f"tensor {t.name!r} has shape {s}; the firmware engine runs 1-4 dims")
     return tuple([1] * (4 - len(s)) + s)
@@ -132,11 +132,45 @@ def c_array(ctype: str, name: str, values, per_line: int = 16) -> str:
     return f"static const {ctype} {name}[{max(1, len(vals))}] = {{\n    {body}\n}};\n"
 
 
+def c_value(v) -> str:
+    """A C initialiser: dicts as designated initialisers, lists as brace lists."""
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f".{k} = {c_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "{ " + ", ".join(c_value(x) for x in v) + " }"
+    return str(v)
+
+
 def c_struct(ctype: str, name: str, fields: dict) -> str:
     """``static const ctype name = { .field = value, ... };`` (designated initialisers: the
     generated code never depends on the order of a struct's fields)."""
-    body = ",\n    ".join(f".{k} = {v}" for k, v in fields.items())
+    body = ",\n    ".join(f".{k} = {c_value(v)}" for k, v in fields.items())
     return f"static const {ctype} {name} = {{\n    {body}\n}};\n"
+
+
+def broadcast(a: Tensor, b: Tensor, out: Tensor, where: str) -> dict:
+    """kws_broadcast_t: flat when both inputs have the output's shape, else the 4D output
+    shape and each input's element stride per output axis (0 where it is broadcast)."""
+    if list(a.shape) == list(b.shape) == list(out.shape) or (a.size == b.size == out.size
+                                                              and a.shape == b.shape):
+        return {"broadcast": 0, "shape": [1, 1, 1, out.size], "stride1": [0, 0, 0, 1],
+                "stride2": [0, 0, 0, 1]}
+    so = shape4(out)
+    strides = []
+    for t in (a, b):
+        st = shape4(t)
+        row = [int(np.prod(st[d + 1:])) for d in range(4)]
+        for d in range(4):
+            if st[d] not in (1, so[d]):
+                raise CodegenError(f"{where}: shapes {list(a.shape)} and {list(b.shape)} do not "
+                                   f"broadcast to {list(out.shape)}")
+        strides.append([0 if st[d] == 1 and so[d] != 1 else row[d] for d in range(4)])
+    return {"broadcast": 1, "shape": list(so), "stride1": strides[0], "stride2": strides[1]}
+
+
+def tfl_round(x: float) -> int:
+    """std::round: half away from zero."""
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
 
 
 @dataclass
@@ -181,6 +215,13 @@ class Kernel:
 
     def emit(self, e: Emit) -> None:
         raise NotImplementedError
+
+    def operand(self, e: Emit, i: int) -> str:
+        """C expression of input i: its place in the arena, or a const array for a constant."""
+        t = self.ins[i]
+        if t.data is None:
+            return e.ptr(self.op.inputs[i])
+        return self.const(e, "int8_t", f"in{i}", t.data, weights=True)
 
     def const(self, e: Emit, ctype: str, suffix: str, values, weights: bool = False) -> str:
         name = f"{e.tag}_{suffix}"
