@@ -9,6 +9,7 @@ instructions, and a few models run as Cortex-M4 builds in the emulator."""
 import fcntl
 import os
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -268,3 +269,35 @@ def test_non_int8_model_is_a_clear_error(zoo_dir):
                                                             f).convert()
     with pytest.raises(CodegenError, match="full-int8|float32"):
         generate_model(model)
+
+
+def test_kws_firmware_command_on_a_model_no_stage_made(zoo_dir, tmp_path):
+    """`kws firmware MODEL.tflite` end to end on a converter-made model with float ends and a
+    SOFTMAX, with the user's own (float) inputs; a bad file is one line and exit status 2."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "float_ends.tflite"
+    path.write_bytes(zoo_model(zoo_dir, "float_ends"))
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((3, 8, 6, 2)))
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    res = subprocess.run([sys.executable, "-m", "kws.cli", "firmware", str(path), "--inputs",
+                          str(tmp_path / "x.npy"), "--random", "8", "--emulate", "1", "--out",
+                          str(tmp_path / "out"), "--json", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "given inputs: 3/3" in res.stdout and "random inputs: 8/8" in res.stdout
+    assert "Cortex-M4 build in the emulator: 1/1" in res.stdout
+    for op in ("QUANTIZE", "CONV_2D", "SOFTMAX", "DEQUANTIZE"):
+        assert op in res.stdout
+    import json
+
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["flash_bytes"] > 0 and r["network_cycles"] == pytest.approx(
+        sum(o["cycles"] for o in r["op_table"]), rel=0.02)
+    (tmp_path / "bad.tflite").write_bytes(b"not a model")
+    res = subprocess.run([sys.executable, "-m", "kws.cli", "firmware", "bad.tflite"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert "not a valid .tflite" in res.stderr

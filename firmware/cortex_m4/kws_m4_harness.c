@@ -55,6 +55,13 @@ __attribute__((noinline, used)) void kws_mark(int stage)
     __asm volatile("" : : "r"(stage) : "memory");
 }
 
+/* called by kws_model_invoke before each op (its index) and after the last (-1), built
+ * with -DKWS_PROFILE_OPS: the emulator attributes cycles to ops by watching it */
+__attribute__((noinline, used)) void kws_op_mark(int op)
+{
+    __asm volatile("" : : "r"(op) : "memory");
+}
+
 int main(void)
 {
     kws_recognizer_init(&recognizer);

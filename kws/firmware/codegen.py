@@ -160,6 +160,7 @@ def generate_model(model: bytes) -> Generated:
         shape = list(x.shape) if x is not None else []
         calls.append(f"    /* {k}: {op.name} {shape} -> {list(kern.out.shape)}"
                      f"{'' if e.calls else ' (in place)'} */")
+        calls.append(f"    KWS_OP({k});")
         calls += [f"    {c}" for c in e.calls]
         calls.append(f"    KWS_TRACE({k}, {ptr(op.outputs[0])}, {kern.out.nbytes});")
     macs = sum(kern.macs for kern in kernels)
@@ -209,6 +210,10 @@ void kws_model_invoke(void);
             f" * arena {arena} bytes (largest live set {plan.largest_live_bytes}), {macs} MACs */",
             '#include "model.h"', ""] + [f'#include "{h}"' for h in headers] + [
             "",
+            "#ifdef KWS_PROFILE_OPS  /* the emulator times each op: it watches this call */",
+            "void kws_op_mark(int op);",
+            "#define KWS_OP(k) kws_op_mark(k)",
+            "#else", "#define KWS_OP(k) ((void)0)", "#endif",
             "#ifdef KWS_TRACE_OPS  /* host debugging: report every op's output */",
             "void kws_trace(int op, const int8_t *data, int32_t size);",
             "#define KWS_TRACE(op, data, size) kws_trace(op, data, size)",
@@ -223,7 +228,7 @@ void kws_model_invoke(void);
              f"{{\n    return (const kws_model_output_t *)(void *)(kws_arena + {out_off});\n}}",
              "",
              "void kws_model_invoke(void)", "{"]
-    body += calls + ["    (void)kws_scratch;", "}", ""]
+    body += calls + ["    KWS_OP(-1);", "    (void)kws_scratch;", "}", ""]
     files = {"model.h": header, "model.c": "\n".join(body)}
     return Generated(files, arena, plan.largest_live_bytes, scratch_bytes, macs, weight_bytes,
                      [op.name for op in g.ops], *_io_quant(g, t_in, t_out),

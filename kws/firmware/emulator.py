@@ -67,6 +67,7 @@ class RunResult:
     mailbox: bytes
     stack_bytes: int             # high-water mark of the stack
     functions: dict = field(default_factory=dict)  # function -> cycles (profile=True)
+    op_cycles: dict = field(default_factory=dict)  # op index -> cycles (kws_op_mark)
 
 
 @dataclass
@@ -136,17 +137,22 @@ class Emulator:
         cycles = {s: 0 for s in STAGES}
         insns = {s: 0 for s in STAGES}
         classes = {s: {} for s in STAGES}
-        state = {"stage": "startup", "prev": None}
+        state = {"stage": "startup", "prev": None, "op": -1}
         funcs: dict = {}
+        ops: dict = {}
         mark_addr = self.symbol("kws_mark")[0] & ~1
+        op_mark = self.image.symbols.get("kws_op_mark")
 
         def on_block(uc_, addr, size, _):
             stage = state["stage"]
             prev = state["prev"]
-            if prev is not None and prev.ends_in_branch and addr != prev.fallthrough:
-                cycles[stage] += timing.P_REFILL
             bc = self._cost(uc_, addr, size)
-            cycles[stage] += bc.cycles
+            c = bc.cycles
+            if prev is not None and prev.ends_in_branch and addr != prev.fallthrough:
+                c += timing.P_REFILL
+            cycles[stage] += c
+            if state["op"] >= 0:
+                ops[state["op"]] = ops.get(state["op"], 0) + c
             if profile:
                 f = self._function_of(addr)
                 funcs[f] = funcs.get(f, 0) + bc.cycles
@@ -162,8 +168,15 @@ class Emulator:
             if code == 4:
                 uc_.emu_stop()
 
+        def on_op(uc_, addr, size, _):
+            op = uc_.reg_read(UC_ARM_REG_R0)
+            state["op"] = op if op < 0x80000000 else -1
+
         uc.hook_add(UC_HOOK_BLOCK, on_block)
         uc.hook_add(UC_HOOK_CODE, on_mark, begin=mark_addr, end=mark_addr)
+        if op_mark is not None:
+            a = op_mark[0] & ~1
+            uc.hook_add(UC_HOOK_CODE, on_op, begin=a, end=a)
         sp, reset = struct.unpack("<II", bytes(uc.mem_read(0, 8)))
         uc.reg_write(UC_ARM_REG_SP, sp)
         try:
@@ -179,7 +192,7 @@ class Emulator:
         stack = bytes(uc.mem_read(s_lo, s_hi - s_lo))
         untouched = len(stack) - len(stack.lstrip(bytes([PAINT])))
         out = bytes(uc.mem_read(mb_addr, mb_size))
-        return RunResult(cycles, insns, classes, out, (s_hi - s_lo) - untouched, funcs)
+        return RunResult(cycles, insns, classes, out, (s_hi - s_lo) - untouched, funcs, ops)
 
 
 @dataclass
@@ -193,6 +206,7 @@ class Job:
     instructions: dict
     classes: dict
     stack_bytes: int
+    op_cycles: dict = field(default_factory=dict)   # op index -> cycles
 
 
 class Harness(Emulator):
@@ -234,7 +248,7 @@ class Harness(Emulator):
         label = struct.unpack_from("<i", out, self.o_label)[0]
         score = struct.unpack_from("<f", out, self.o_score)[0]
         return Job(feats if mode == 0 else None, logits, label, score, r.cycles, r.instructions,
-                   r.classes, r.stack_bytes)
+                   r.classes, r.stack_bytes, r.op_cycles)
 
     def run_audio(self, audio_int16) -> Job:
         """Features, network and post-processing on one clip of int16 samples."""

@@ -56,3 +56,20 @@ def random_inputs(model: bytes, n: int, seed: int = 0, scale: float = 1.0) -> np
     if dtype == np.int8:
         return rng.integers(-128, 128, (n, size)).astype(np.int8)
     return (rng.standard_normal((n, size)) * scale).astype(dtype)
+
+
+def litert_outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
+    """The same with LiteRT's reference kernels (BUILTIN_REF), for comparison."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_content=model, num_threads=1,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    x = np.asarray(inputs).astype(i["dtype"]).reshape(len(inputs), *i["shape"][1:])
+    outs = []
+    for k in range(len(x)):
+        it.set_tensor(i["index"], x[k:k + 1])
+        it.invoke()
+        outs.append(it.get_tensor(o["index"]).reshape(-1).copy())
+    return np.stack(outs)

@@ -75,13 +75,14 @@ def build_host(gen_dir: str | Path, out: str | Path, sanitize: bool = False,
 
 def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False) -> Path:
     """The Cortex-M4F harness ELF; ``portable`` leaves the DSP-extension kernels out (the
-    plain C baseline, same bits)."""
+    plain C baseline, same bits). Each op calls kws_op_mark (a few cycles) so the emulator
+    can time it."""
     gcc = find_tool("arm-none-eabi-gcc")
     gen_dir, out = Path(gen_dir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cm4 = FIRMWARE_DIR / "cortex_m4"
     cmd = [gcc, *M4_FLAGS, *WARN, "-ffunction-sections", "-fdata-sections",
-           f"-I{RUNTIME}", f"-I{gen_dir}"]
+           "-DKWS_PROFILE_OPS", f"-I{RUNTIME}", f"-I{gen_dir}"]
     if portable:
         cmd += ["-DKWS_PORTABLE"]
     cmd += [*_sources(gen_dir, cm4), "-T", str(cm4 / "kws_m4.ld"), "-nostartfiles",
