@@ -183,6 +183,18 @@ def test_arena_plan_never_overlaps_live_tensors(engine):
                 assert oa + plan.sizes[a] <= ob or ob + plan.sizes[b] <= oa
 
 
+def test_ds_cnn_runs_its_convolutions_in_place(model_dir):
+    """The planner's bar (issue 18): pointwise and depthwise convolutions overwrite their
+    input, so ds_cnn's activations and scratch fit in 10,240 B (two 8,000 B tensors before;
+    TFLM 24,048 B). The bit-exact tests above run these in-place plans."""
+    from kws.firmware.codegen import generate_model
+
+    gen = generate_model(converted(model_dir, "ds_cnn"))
+    in_place = [gen.ops[k] for k in gen.in_place_ops]
+    assert in_place.count("DEPTHWISE_CONV_2D") == 4 and in_place.count("CONV_2D") == 4
+    assert gen.arena_bytes + gen.scratch_bytes <= 10240
+
+
 def test_odd_model_covers_the_ops(model_dir):
     ops = set(read_tflite(converted(model_dir, "odd")).ops and
               [op.name for op in read_tflite(converted(model_dir, "odd")).ops])

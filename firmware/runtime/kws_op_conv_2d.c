@@ -18,6 +18,8 @@
  */
 #include "kws_op_conv_2d.h"
 
+#include <string.h>
+
 #if KWS_USE_DSP
 #include "kws_dsp.h"
 
@@ -565,9 +567,22 @@ void kws_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *s
 {
 #if KWS_USE_DSP
     if (conv2d_dsp(p, in, out, scratch)) return;
-#else
-    (void)scratch;
 #endif
+    if (in == out) {  /* in place (1x1 at stride 1, out_c <= in_c): each pixel copied first */
+        const int32_t n_pix = (int32_t)p->out_h * p->out_w;
+        for (int32_t pix = 0; pix < n_pix; ++pix) {
+            memcpy(scratch, in + pix * p->in_c, (size_t)p->in_c);
+            for (int oc = 0; oc < p->out_c; ++oc) {
+                const int8_t *w = p->weights + (int32_t)oc * p->in_c;
+                int32_t acc = p->bias ? p->bias[oc] : 0;
+                for (int ic = 0; ic < p->in_c; ++ic) acc += (scratch[ic] + p->in_offset) * w[ic];
+                const int q = p->per_channel ? oc : 0;
+                acc = kws_requantize(acc, p->mult[q], p->shift[q]) + p->out_offset;
+                out[pix * p->out_c + oc] = (int8_t)kws_clamp(acc, p->act_min, p->act_max);
+            }
+        }
+        return;
+    }
     for (int oy = 0; oy < p->out_h; ++oy) {
         for (int ox = 0; ox < p->out_w; ++ox) {
             const int iy0 = oy * p->stride_h - p->pad_h;

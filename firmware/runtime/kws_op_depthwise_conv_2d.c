@@ -11,32 +11,56 @@
 
 #define KWS_MAX_TAPS 64
 
+/* Any kernel, stride, dilation and padding (depth multiplier 1), four channels at a time: the
+ * group's input is copied into a plane of one word per pixel (scratch, KWS_DEPTHWISE_SCRATCH)
+ * before its outputs are written, so the output may overwrite the input (codegen plans the
+ * op in place). SMLABB/SMLATT on SXTB16-widened inputs and weights. */
 KWS_INLINE void depthwise_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out,
-                             int8_t *scratch, int plain)
+                                 int8_t *scratch, int plain)
 {
     const int taps = p->k_h * p->k_w;
-    const int ch = p->out_c, c4 = ch & ~3;
+    const int ch = p->out_c;
     const int in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
     const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int8_t *weights = p->weights;
     const int32_t *beff = p->bias_eff, *rq = p->rq;
+    const int32_t n_in = (int32_t)in_h * in_w;
+    uint32_t *plane = (uint32_t *)(void *)scratch;
+    const int8_t *pad = (const int8_t *)(plane + n_in);
     const int8_t *src[KWS_MAX_TAPS];
-    memset(scratch, (int8_t)(-p->in_offset), (size_t)ch);
-    for (int oy = 0; oy < out_h; ++oy) {
-        for (int ox = 0; ox < out_w; ++ox) {
-            const int iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-            int t = 0;
-            for (int ky = 0; ky < p->k_h; ++ky) {
-                const int iy = iy0 + ky * p->dil_h;
-                for (int kx = 0; kx < p->k_w; ++kx, ++t) {
-                    const int ix = ix0 + kx * p->dil_w;
-                    src[t] = (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w)
-                                 ? scratch : in + ((int32_t)iy * in_w + ix) * ch;
-                }
+    plane[n_in] = (uint32_t)(uint8_t)(-p->in_offset) * 0x01010101u;
+    for (int c = 0; c < ch; c += 4) {
+        const int nc = ch - c < 4 ? ch - c : 4;
+        if (nc == 4) {
+            for (int32_t i = 0; i < n_in; ++i) plane[i] = kws_read32(in + i * ch + c);
+        } else {
+            for (int32_t i = 0; i < n_in; ++i) {
+                int8_t *d = (int8_t *)(plane + i);
+                for (int j = 0; j < 4; ++j) d[j] = j < nc ? in[i * ch + c + j] : 0;
             }
-            int8_t *o = out + ((int32_t)oy * out_w + ox) * ch;
-            int c = 0;
-            for (; c < c4; c += 4) {
+        }
+        for (int oy = 0; oy < out_h; ++oy) {
+            for (int ox = 0; ox < out_w; ++ox) {
+                const int iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+                int t = 0;
+                for (int ky = 0; ky < p->k_h; ++ky) {
+                    const int iy = iy0 + ky * p->dil_h;
+                    for (int kx = 0; kx < p->k_w; ++kx, ++t) {
+                        const int ix = ix0 + kx * p->dil_w;
+                        src[t] = (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w)
+                                     ? pad : (const int8_t *)(plane + (int32_t)iy * in_w + ix);
+                    }
+                }
+                int8_t *o = out + ((int32_t)oy * out_w + ox) * ch + c;
+                const int32_t *q = rq + 3 * c;
+                if (nc < 4) {
+                    for (int j = 0; j < nc; ++j) {
+                        int32_t a = beff[c + j];
+                        for (t = 0; t < taps; ++t) a += src[t][j] * weights[t * ch + c + j];
+                        o[j] = rq_out(a, q + 3 * j, zp, lo, hi, plain);
+                    }
+                    continue;
+                }
                 int32_t a0 = beff[c], a1 = beff[c + 1], a2 = beff[c + 2], a3 = beff[c + 3];
                 const int8_t *w = weights + c;
 #if defined(__ARM_FEATURE_DSP)
@@ -46,7 +70,7 @@ KWS_INLINE void depthwise_pixels(const kws_conv_t *p, const int8_t *in, int8_t *
                         ".irp off, 0, 4, 8, 12, 16, 20, 24, 28, 32\n\t"
                         "ldr    %[px], [%[src], #\\off]\n\t"
                         "ldr    %[wv], [%[w]]\n\t"
-                        "ldr    %[px], [%[px], %[c]]\n\t"
+                        "ldr    %[px], [%[px]]\n\t"
                         "add    %[w], %[w], %[ch]\n\t"
                         "sxtb16 %[xe], %[px]\n\t"
                         "sxtb16 %[xo], %[px], ror #8\n\t"
@@ -60,13 +84,12 @@ KWS_INLINE void depthwise_pixels(const kws_conv_t *p, const int8_t *in, int8_t *
                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
                           [w] "+r"(w), [px] "=&r"(px), [wv] "=&r"(wv), [xe] "=&r"(xe),
                           [xo] "=&r"(xo)
-                        : [src] "r"(src), [c] "r"(c), [ch] "r"(ch)
+                        : [src] "r"(src), [ch] "r"(ch)
                         : "memory");
-                    t = taps;
                 } else
 #endif
                 for (t = 0; t < taps; ++t, w += ch) {
-                    const uint32_t x = kws_read32(src[t] + c);
+                    const uint32_t x = kws_read32(src[t]);
                     const uint32_t wv = kws_read32(w);
                     const uint32_t xe = kws_sxtb16(x), xo = kws_sxtb16_ror8(x);
                     const uint32_t we = kws_sxtb16(wv), wo = kws_sxtb16_ror8(wv);
@@ -75,16 +98,10 @@ KWS_INLINE void depthwise_pixels(const kws_conv_t *p, const int8_t *in, int8_t *
                     a1 = kws_smlabb(xo, wo, a1);
                     a3 = kws_smlatt(xo, wo, a3);
                 }
-                const int32_t *q = rq + 3 * c;
-                o[c] = rq_out(a0, q, zp, lo, hi, plain);
-                o[c + 1] = rq_out(a1, q + 3, zp, lo, hi, plain);
-                o[c + 2] = rq_out(a2, q + 6, zp, lo, hi, plain);
-                o[c + 3] = rq_out(a3, q + 9, zp, lo, hi, plain);
-            }
-            for (; c < ch; ++c) {
-                int32_t a = beff[c];
-                for (t = 0; t < taps; ++t) a += src[t][c] * weights[t * ch + c];
-                o[c] = rq_out(a, rq + 3 * c, zp, lo, hi, plain);
+                o[0] = rq_out(a0, q, zp, lo, hi, plain);
+                o[1] = rq_out(a1, q + 3, zp, lo, hi, plain);
+                o[2] = rq_out(a2, q + 6, zp, lo, hi, plain);
+                o[3] = rq_out(a3, q + 9, zp, lo, hi, plain);
             }
         }
     }
@@ -317,16 +334,25 @@ void kws_depthwise_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out,
 {
 #if KWS_USE_DSP
     if (depthwise_conv2d_dsp(p, in, out, scratch)) return;
-#else
-    (void)scratch;
 #endif
-    for (int oy = 0; oy < p->out_h; ++oy) {
-        for (int ox = 0; ox < p->out_w; ++ox) {
-            const int iy0 = oy * p->stride_h - p->pad_h;
-            const int ix0 = ox * p->stride_w - p->pad_w;
-            for (int ic = 0; ic < p->in_c; ++ic) {
-                for (int m = 0; m < p->depth_multiplier; ++m) {
-                    const int oc = ic * p->depth_multiplier + m;
+    const int32_t n_in = (int32_t)p->in_h * p->in_w;
+    const int dm = p->depth_multiplier;
+    for (int ic = 0; ic < p->in_c; ++ic) {
+        /* depth multiplier 1: the channel is copied out first, so the op can run in place */
+        const int8_t *x = in + ic;
+        int32_t stride = p->in_c;
+        if (dm == 1) {
+            for (int32_t i = 0; i < n_in; ++i) scratch[i] = in[i * p->in_c + ic];
+            x = scratch;
+            stride = 1;
+        }
+        for (int m = 0; m < dm; ++m) {
+            const int oc = ic * dm + m;
+            const int q = p->per_channel ? oc : 0;
+            for (int oy = 0; oy < p->out_h; ++oy) {
+                for (int ox = 0; ox < p->out_w; ++ox) {
+                    const int iy0 = oy * p->stride_h - p->pad_h;
+                    const int ix0 = ox * p->stride_w - p->pad_w;
                     int32_t acc = 0;
                     for (int ky = 0; ky < p->k_h; ++ky) {
                         const int iy = iy0 + ky * p->dil_h;
@@ -334,12 +360,11 @@ void kws_depthwise_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out,
                         for (int kx = 0; kx < p->k_w; ++kx) {
                             const int ix = ix0 + kx * p->dil_w;
                             if (ix < 0 || ix >= p->in_w) continue;
-                            acc += (in[((int32_t)iy * p->in_w + ix) * p->in_c + ic] + p->in_offset) *
+                            acc += (x[((int32_t)iy * p->in_w + ix) * stride] + p->in_offset) *
                                    p->weights[((int32_t)ky * p->k_w + kx) * p->out_c + oc];
                         }
                     }
                     if (p->bias) acc += p->bias[oc];
-                    const int q = p->per_channel ? oc : 0;
                     acc = kws_requantize(acc, p->mult[q], p->shift[q]) + p->out_offset;
                     out[((int32_t)oy * p->out_w + ox) * p->out_c + oc] =
                         (int8_t)kws_clamp(acc, p->act_min, p->act_max);

@@ -46,6 +46,7 @@ def run(model_path: str | Path, out: str | Path, inputs: str | Path | None = Non
     from kws.firmware.emulator import Harness
     from kws.firmware import host
     from kws.firmware.referee import litert_outputs, random_inputs, tflm_outputs
+    from kws.firmware.report import op_table
     from kws.firmware.toolchain import build_host, build_m4, elf_sizes
 
     model_path, out = Path(model_path), Path(out)
@@ -88,9 +89,7 @@ def run(model_path: str | Path, out: str | Path, inputs: str | Path | None = Non
                 "stack_bytes": stack, "ram_bytes": sizes["static_ram_bytes"] + stack,
                 "network_cycles": int(round(cyc)), "network_ms": cyc / CLOCK_HZ * 1e3,
                 "cycles_per_mac": cyc / max(1, gen.macs)})
-    res["op_table"] = [{"op": k, "name": name, "macs": gen.op_macs[k],
-                        "cycles": int(round(np.mean([j.op_cycles.get(k, 0) for j in jobs])))}
-                       for k, name in enumerate(gen.ops)]
+    res["op_table"] = op_table(gen, jobs)
     try:
         from kws.export.interpreters import min_tflm_arena
 
@@ -108,8 +107,8 @@ def report(res: dict) -> str:
     lines = [f"{res['model']}: {len(ops)} ops, {res['macs']:,} MACs, input "
              f"{res['input'][0]}{res['input'][1]}, output {res['output'][0]}[{res['output'][1]}]",
              f"  flash {res['flash_bytes']:,} B (weights and tables {res['weight_bytes']:,} B); "
-             f"RAM {res['ram_bytes']:,} B = static {res['static_ram_bytes']:,} (activation arena "
-             f"{res['arena_bytes']:,} + scratch {res['scratch_bytes']:,}) + stack "
+             f"RAM {res['ram_bytes']:,} B = static {res['static_ram_bytes']:,} (of which the "
+             f"arena, activations and kernel scratch: {res['arena_bytes']:,}) + stack "
              f"{res['stack_bytes']:,}"
              + (f"; TFLM needs a {res['tflm_arena_bytes']:,} B arena"
                 if res.get("tflm_arena_bytes") else ""),
@@ -120,7 +119,7 @@ def report(res: dict) -> str:
     for r in res["op_table"]:
         cpm = f"{r['cycles'] / r['macs']:.2f}" if r["macs"] else "-"
         lines.append(f"  {r['op']:>3d}  {r['name']:20s} {r['macs']:>10,} {r['cycles']:>10,} "
-                     f"{cpm:>10s}")
+                     f"{cpm:>10s}{'  in place' if r.get('in_place') else ''}")
     for name, c in res["checks"].items():
         if name == "emulated":
             lines.append(f"  bit-exact with TFLM, Cortex-M4 build in the emulator: "

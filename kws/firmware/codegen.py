@@ -49,6 +49,8 @@ class Plan:
     buffer_of: dict        # tensor index -> buffer id
     arena_bytes: int
     largest_live_bytes: int
+    scratch_of: dict = field(default_factory=dict)   # op index -> buffer id of its scratch
+    in_place: list = field(default_factory=list)     # op indices whose output is their input
 
 
 def _align(n: int) -> int:
@@ -56,15 +58,34 @@ def _align(n: int) -> int:
 
 
 def plan_arena(g: Graph, kernels: list | None = None) -> Plan:
-    """Lifetimes of every activation buffer over the op sequence and a greedy placement."""
+    """Buffers, their lifetimes over the op sequence, and a greedy placement in one arena.
+
+    Buffers are the activation tensors and each op's scratch (alive during that op only, so
+    the kernels' working memory shares the arena instead of a static array of its own). An
+    op's output takes its input's buffer when the kernel allows it (``alias``: RESHAPE and
+    friends; ``in_place``: pointwise and depthwise convolutions, elementwise ops) and nothing
+    reads that input afterwards: then a layer needs its tensor plus a small scratch, not two
+    tensors."""
     kernels = lower(g) if kernels is None else kernels
-    buffer_of: dict[int, int] = {}
-    for i in g.inputs:
-        buffer_of[i] = i
-    for op, kern in zip(g.ops, kernels):
+    last_read: dict[int, int] = {}
+    for k, op in enumerate(g.ops):
+        for t in op.inputs:
+            last_read[t] = k
+    keep = set(g.outputs)
+    buffer_of: dict[int, int] = {i: i for i in g.inputs}
+    in_place = []
+    for k, (op, kern) in enumerate(zip(g.ops, kernels)):
+        x = op.inputs[0] if op.inputs else -1
+        src = buffer_of.get(x)
+        shared = [t for t in op.inputs[1:] if buffer_of.get(t) == src]
+        dies = src is not None and not shared and all(
+            last_read.get(t, -1) <= k and t not in keep
+            for t, b in buffer_of.items() if b == src)
         for o in op.outputs:
-            if kern.alias and op.inputs[0] in buffer_of:
-                buffer_of[o] = buffer_of[op.inputs[0]]  # in place: same bytes, new shape
+            if src is not None and (kern.alias or (dies and kern.in_place())):
+                buffer_of[o] = src
+                if not kern.alias:
+                    in_place.append(k)
             else:
                 buffer_of[o] = o
     n = len(g.ops)
@@ -80,6 +101,11 @@ def plan_arena(g: Graph, kernels: list | None = None) -> Plan:
     for o in g.outputs:
         life[buffer_of[o]][1] = n  # outputs stay readable after the last op
     sizes = {b: max(g.tensors[t].nbytes for t, bb in buffer_of.items() if bb == b) for b in life}
+    scratch_of = {}
+    for k, kern in enumerate(kernels):
+        if kern.scratch:
+            b = -(k + 1)  # scratch buffers: negative ids
+            scratch_of[k], sizes[b], life[b] = b, kern.scratch, [k, k]
     placed: list[tuple[int, int, int]] = []  # (offset, size, buffer)
     offsets = {}
     for b in sorted(life, key=lambda b: (-sizes[b], life[b][0], b)):
@@ -96,7 +122,8 @@ def plan_arena(g: Graph, kernels: list | None = None) -> Plan:
     arena = max((offsets[b] + _align(sizes[b]) for b in life), default=0)
     largest = max((sum(sizes[b] for b in life if life[b][0] <= k <= life[b][1])
                    for k in range(n + 1)), default=0)
-    return Plan(offsets, sizes, {b: tuple(v) for b, v in life.items()}, buffer_of, arena, largest)
+    return Plan(offsets, sizes, {b: tuple(v) for b, v in life.items()}, buffer_of, arena,
+                largest, scratch_of, in_place)
 
 
 # --- C emission ---------------------------------------------------------------------------------
@@ -112,7 +139,7 @@ class Generated:
     files: dict                  # name -> text
     arena_bytes: int
     largest_live_bytes: int
-    scratch_bytes: int
+    scratch_bytes: int           # outside the arena: 0 since the planner holds the scratch
     macs: int
     weight_bytes: int
     ops: list = field(default_factory=list)
@@ -125,6 +152,8 @@ class Generated:
     op_macs: list = field(default_factory=list)   # MACs of each op, in order
     input_dtype: str = "int8"
     output_dtype: str = "int8"
+    op_scratch_bytes: int = 0    # the largest scratch of one op (planned inside the arena)
+    in_place_ops: list = field(default_factory=list)
 
 
 def generate_model(model: bytes) -> Generated:
@@ -150,7 +179,9 @@ def generate_model(model: bytes) -> Generated:
     calls: list[str] = []
     headers: list[str] = []
     for k, (op, kern) in enumerate(zip(g.ops, kernels)):
-        e = Emit(f"op{k}", ptr)
+        scratch = (f"(kws_arena + {plan.offsets[plan.scratch_of[k]]})" if k in plan.scratch_of
+                   else "0")
+        e = Emit(f"op{k}", ptr, scratch)
         kern.emit(e)
         consts += e.consts
         decls += e.decls
@@ -158,19 +189,19 @@ def generate_model(model: bytes) -> Generated:
             headers.append(kern.header)
         x = kern.ins[0]
         shape = list(x.shape) if x is not None else []
-        calls.append(f"    /* {k}: {op.name} {shape} -> {list(kern.out.shape)}"
-                     f"{'' if e.calls else ' (in place)'} */")
+        how = " (no code: same bytes)" if not e.calls else (
+            " (in place)" if k in plan.in_place else "")
+        calls.append(f"    /* {k}: {op.name} {shape} -> {list(kern.out.shape)}{how} */")
         calls.append(f"    KWS_OP({k});")
         calls += [f"    {c}" for c in e.calls]
         calls.append(f"    KWS_TRACE({k}, {ptr(op.outputs[0])}, {kern.out.nbytes});")
     macs = sum(kern.macs for kern in kernels)
     weight_bytes = sum(kern.weight_bytes for kern in kernels)
-    scratch = max([kern.scratch for kern in kernels], default=0)
+    scratch = max([kern.scratch for kern in kernels], default=0)  # in the arena
 
     in_off = plan.offsets[plan.buffer_of[g.inputs[0]]]
     out_off = plan.offsets[plan.buffer_of[g.outputs[0]]]
     arena = max(plan.arena_bytes, ALIGN)
-    scratch_bytes = (max(8, scratch) + 7) // 8 * 8
     header = f"""/* Generated by kws/firmware/codegen.py from the int8 .tflite: do not edit. */
 #ifndef KWS_MODEL_H
 #define KWS_MODEL_H
@@ -186,7 +217,7 @@ extern "C" {{
 #define KWS_MODEL_INPUT_INT8 {int(t_in.dtype == "int8")}
 #define KWS_MODEL_OUTPUT_INT8 {int(t_out.dtype == "int8")}
 #define KWS_MODEL_ARENA_BYTES {arena}
-#define KWS_MODEL_SCRATCH_BYTES {scratch_bytes}
+#define KWS_MODEL_SCRATCH_BYTES 0  /* the kernels' working memory is planned in the arena */
 #define KWS_MODEL_MACS {macs}
 
 /* int8_t for an int8 model; float where the model starts with QUANTIZE / ends in DEQUANTIZE */
@@ -207,7 +238,8 @@ void kws_model_invoke(void);
 """
     body = ["/* Generated by kws/firmware/codegen.py from the int8 .tflite: do not edit.",
             f" * ops: {', '.join(op.name for op in g.ops)}",
-            f" * arena {arena} bytes (largest live set {plan.largest_live_bytes}), {macs} MACs */",
+            f" * arena {arena} bytes (activations and the kernels' scratch; largest live set "
+            f"{plan.largest_live_bytes}), {macs} MACs */",
             '#include "model.h"', ""] + [f'#include "{h}"' for h in headers] + [
             "",
             "#ifdef KWS_PROFILE_OPS  /* the emulator times each op: it watches this call */",
@@ -218,9 +250,7 @@ void kws_model_invoke(void);
             "void kws_trace(int op, const int8_t *data, int32_t size);",
             "#define KWS_TRACE(op, data, size) kws_trace(op, data, size)",
             "#else", "#define KWS_TRACE(op, data, size) ((void)0)", "#endif", "",
-            f"static int8_t kws_arena[{arena}] __attribute__((aligned(8)));",
-            "/* working memory of the kernels (im2col columns, a zero-point row) */",
-            f"static int8_t kws_scratch[{scratch_bytes}] __attribute__((aligned(8)));", ""]
+            f"static int8_t kws_arena[{arena}] __attribute__((aligned(8)));", ""]
     body += consts + [""] + decls + [""]
     body += ["kws_model_input_t *kws_model_input(void)",
              f"{{\n    return (kws_model_input_t *)(void *)(kws_arena + {in_off});\n}}",
@@ -228,12 +258,12 @@ void kws_model_invoke(void);
              f"{{\n    return (const kws_model_output_t *)(void *)(kws_arena + {out_off});\n}}",
              "",
              "void kws_model_invoke(void)", "{"]
-    body += calls + ["    KWS_OP(-1);", "    (void)kws_scratch;", "}", ""]
+    body += calls + ["    KWS_OP(-1);", "}", ""]
     files = {"model.h": header, "model.c": "\n".join(body)}
-    return Generated(files, arena, plan.largest_live_bytes, scratch_bytes, macs, weight_bytes,
+    return Generated(files, arena, plan.largest_live_bytes, 0, macs, weight_bytes,
                      [op.name for op in g.ops], *_io_quant(g, t_in, t_out),
                      tuple(t_in.shape), t_out.size, [kern.macs for kern in kernels],
-                     t_in.dtype, t_out.dtype)
+                     t_in.dtype, t_out.dtype, scratch, plan.in_place)
 
 
 def _io_quant(g: Graph, t_in: Tensor, t_out: Tensor) -> tuple:

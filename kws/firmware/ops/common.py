@@ -178,7 +178,7 @@ class Emit:
     """Where an op's C goes: constants (weights, tables), its parameter struct, its call."""
     tag: str                          # "op3": prefix of the op's C names
     ptr: object                       # tensor index -> C expression of its int8_t * in the arena
-    scratch: str = "kws_scratch"      # C expression of the op's working memory
+    scratch: str = "0"                # C expression of the op's scratch (in the arena)
     consts: list = field(default_factory=list)
     decls: list = field(default_factory=list)
     calls: list = field(default_factory=list)

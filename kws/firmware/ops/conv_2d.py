@@ -78,6 +78,13 @@ class Conv2D(ConvBase):
         kk = self.kh * self.kw * self.ic
         self.scratch = 6 * kk  # KWS_CONV_SCRATCH (k % 4 == 0 on the SIMD path)
 
+    def in_place(self) -> bool:
+        """1x1 at stride 1 without padding, out_c <= in_c: every path reads a pixel (the SIMD
+        ones three or two) into scratch before writing its outputs, which never run ahead of
+        the inputs still to be read."""
+        return ((self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0)
+                and (self.oh, self.ow) == (self.ih, self.iw) and self.oc <= self.ic)
+
     def emit(self, e: Emit) -> None:
         kk = self.kh * self.kw * self.ic
         w16_name = "0"

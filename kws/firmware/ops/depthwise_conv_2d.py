@@ -23,12 +23,17 @@ class DepthwiseConv2D(ConvBase):
             raise CodegenError(f"{self.where}: {self.ic} input channels x depth multiplier "
                                f"{self.dm} != {self.oc} output channels")
         self.macs = self.oh * self.ow * self.oc * self.kh * self.kw
-        self.scratch = self.oc + 8  # KWS_DEPTHWISE_SCRATCH
+        self.scratch = 4 * (self.ih * self.iw + 1)  # KWS_DEPTHWISE_SCRATCH
         o = self.op.options
         if (self.kh, self.kw, o.strideH, o.strideW, o.dilationHFactor or 1,
                 o.dilationWFactor or 1) == (3, 3, 1, 1, 1, 1) and self.oc % 4 == 0 \
                 and self.oh + 4 <= DW_COL:
             self.scratch = max(self.scratch, 4 * 2 * DW_COL * (self.ow + 2))  # KWS_DW3X3_SCRATCH
+
+    def in_place(self) -> bool:
+        """Depth multiplier 1: every path copies a channel group of the input into scratch
+        before writing those channels' outputs."""
+        return self.dm == 1
 
     def emit(self, e: Emit) -> None:
         e.decls.append(c_struct("kws_conv_t", e.tag, self.fields(e)))
