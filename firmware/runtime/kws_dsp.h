@@ -57,6 +57,20 @@ static inline int32_t kws_smlatb(uint32_t a, uint32_t b, int32_t acc)
     __asm("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
+/* PKHBT a, b, LSL #16: the low halfword of a, the low halfword of b on top */
+static inline uint32_t kws_pkhbt(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* PKHTB a, b, ASR #16: the high halfword of a on top, the high halfword of b below */
+static inline uint32_t kws_pkhtb(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
 static inline int32_t kws_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
@@ -86,6 +100,8 @@ static inline int32_t kws_smlabb(uint32_t a, uint32_t b, int32_t acc) { return a
 static inline int32_t kws_smlatt(uint32_t a, uint32_t b, int32_t acc) { return acc + hi16(a) * hi16(b); }
 static inline int32_t kws_smlabt(uint32_t a, uint32_t b, int32_t acc) { return acc + lo16(a) * hi16(b); }
 static inline int32_t kws_smlatb(uint32_t a, uint32_t b, int32_t acc) { return acc + hi16(a) * lo16(b); }
+static inline uint32_t kws_pkhbt(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
+static inline uint32_t kws_pkhtb(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
 static inline int32_t kws_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);

@@ -84,10 +84,13 @@ typedef struct {
      * shift, or an accumulator that might overflow when doubled): then the portable kernel runs. */
     const int32_t *bias_eff;
     const int32_t *rq;
-    /* DSP builds, CONV_2D with k % 16 == 0 and an even out_c: the weights widened to int16 in
-     * SXTB16 pair order for the 2-channel x 3-pixel tile, per channel pair and 4 inputs
-     * (a0, a2), (b0, b2), (a1, a3), (b1, b3); else NULL */
+    /* DSP builds, CONV_2D with k % 8 == 0 and an even out_c: the weights doubled and widened to
+     * int16 in SXTB16 pair order for the 2-channel x 3-pixel tile, per channel pair and 4
+     * inputs (a0, a2), (b0, b2), (a1, a3), (b1, b3); else NULL */
     const int16_t *w16;
+    /* with w16 (weights doubled) and every right shift e <= 22: per channel pair
+     * {2 bias_eff[a], 2 bias_eff[b], m[a], m[b], r[a] + (zp << e[a]), r[b] + ..., e[a], e[b]} */
+    const int32_t *mm3;
 } kws_conv_t;
 
 /* Elementwise ops on two inputs (ADD, MUL): the output's 4D shape and each input's element

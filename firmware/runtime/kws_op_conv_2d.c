@@ -8,9 +8,10 @@
  *   order; weights are widened the same way on the fly, so SMLAD multiplies matching pairs.
  *   Two pixels times two output channels per inner loop (2x2 tiling): each weight word and
  *   column word loaded serves two accumulators (kws_mm2_k16/k8/k4, assembly).
- * - 1x1 read in place (k a multiple of 16, even out_c, plain clamp): three pixels widened at
- *   once and 2-channel x 3-pixel tiles on weights that codegen pre-widened to int16
- *   (kws_conv_t.w16, DSP builds only), no SXTB16 in the inner loop (kws_mm3_k16, assembly).
+ * - k a multiple of 8, even out_c, plain clamp: three pixels (read in place for a 1x1, else
+ *   gathered) widened at once and 2-channel x 3-pixel tiles on weights that codegen
+ *   pre-widened to int16 and doubled (kws_conv_t.w16 and its requantization table mm3, DSP
+ *   builds only), no SXTB16 in the inner loop (kws_mm3_k8/16/32/64, assembly).
  * - The input offset is folded into the bias (bias_eff, from codegen) and padding reads the
  *   input zero point, so (x + offset) * w sums exactly as the reference.
  * - Requantization: SMMULR(2a, m) then (v + 2^(e-1) + (v >> 31)) >> e (rq_out in kws_dsp.h;
@@ -283,130 +284,133 @@ static void widen3(const int8_t *a, int k, uint32_t *col)
 }
 
 /* Three pixels times all output channels (out_c even), 2-channel x 3-pixel tiles on the
- * pre-widened weights (kws_conv_t.w16): per 4 inputs two groups of five word loads feed six
- * SMLADs each, no SXTB16 in the loop. a: {bias_eff, rq, out_c / 2, k, delta, zp}; plain clamp.
+ * pre-widened, doubled weights (kws_conv_t.w16: 2w as int16, so the accumulators are already
+ * the 2a of the short requantization): per 4 inputs two groups of five word loads feed six
+ * SMLADs each, no SXTB16 in the loop. Per channel pair the table kws_conv_t.mm3 holds
+ * {2 bias_eff, m, r + (zp << e), e} for both channels (interleaved): an output is
+ * SSAT8((SMMULR(2a, m) + sign + r + (zp << e)) >> e), five instructions. Plain clamp only.
  * Outputs of pixel j at out + j * delta. */
-typedef struct {          /* on the Cortex-M4: words at 0, 4, ... 20, as the assembly reads them */
-    const int32_t *bias_eff, *rq;
-    int32_t tiles, k, delta, zp;
+typedef struct {          /* on the Cortex-M4: words at 0, 4, 8, 12, as the assembly reads them */
+    const int32_t *tbl;
+    int32_t tiles, k, delta;
 } kws_mm3_args_t;
 #if defined(__ARM_FEATURE_DSP)
+void kws_mm3_k8(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
 void kws_mm3_k16(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
+void kws_mm3_k32(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
+void kws_mm3_k64(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
 #define KWS_MM3_RQ(x)                                                           \
-    "    add    " x ", " x ", " x "\n"                                          \
     "    smmulr " x ", " x ", r9\n"                                             \
     "    add    " x ", " x ", " x ", asr #31\n"                                 \
-    "    add    " x ", " x ", r12\n"                                            \
-    "    asr    " x ", " x ", r10\n"                                            \
-    "    add    " x ", " x ", r2\n"                                             \
+    "    add    " x ", " x ", r10\n"                                            \
+    "    asr    " x ", " x ", r12\n"                                            \
     "    ssat   " x ", #8, " x "\n"
-__asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global kws_mm3_k16\n"
-    "    .thumb_func\n"
-    "    .type kws_mm3_k16, %function\n"
-    "kws_mm3_k16:\n"
-    "    push   {r4-r11, lr}\n"
-    "    sub    sp, sp, #32\n"
-    "    ldr    r4, [r3]\n"                 /* bias_eff */
-    "    ldr    r5, [r3, #4]\n"             /* rq */
-    "    ldr    r9, [r3, #8]\n"             /* tiles */
-    "    ldr    r6, [r3, #12]\n"            /* k */
-    "    ldr    r7, [r3, #16]\n"            /* delta */
-    "    ldr    r8, [r3, #20]\n"            /* zp */
-    "    lsl    r6, r6, #2\n"               /* w16 bytes per channel pair */
-    "    str    r4, [sp]\n"
-    "    str    r5, [sp, #4]\n"
-    "    str    r2, [sp, #8]\n"
-    "    str    r6, [sp, #12]\n"
-    "    str    r7, [sp, #16]\n"
-    "    str    r8, [sp, #20]\n"
-    "    str    r9, [sp, #24]\n"
-    "    str    r0, [sp, #28]\n"
-    "2:\n"
-    "    ldr    r12, [sp, #12]\n"
-    "    ldr    r0, [sp, #28]\n"
-    "    ldr    r11, [sp]\n"
-    "    ldr    r3, [r11]\n"
-    "    ldr    r4, [r11, #4]\n"
-    "    add    r11, r11, #8\n"
-    "    str    r11, [sp]\n"
-    "    add    lr, r1, r12\n"
-    "    mov    r5, r3\n"
-    "    mov    r6, r4\n"
-    "    mov    r7, r3\n"
-    "    mov    r8, r4\n"
-    "3:\n"
-    "    .irp   s, 0, 1, 2, 3\n"
-    "    ldr    r9, [r1, #(16 * \\s)]\n"
-    "    ldr    r10, [r1, #(16 * \\s + 4)]\n"
-    "    ldr    r11, [r0, #(24 * \\s)]\n"
-    "    ldr    r12, [r0, #(24 * \\s + 4)]\n"
-    "    ldr    r2, [r0, #(24 * \\s + 8)]\n"
-    "    smlad  r3, r11, r9, r3\n"
-    "    smlad  r4, r11, r10, r4\n"
-    "    smlad  r5, r12, r9, r5\n"
-    "    smlad  r6, r12, r10, r6\n"
-    "    smlad  r7, r2, r9, r7\n"
-    "    smlad  r8, r2, r10, r8\n"
-    "    ldr    r9, [r1, #(16 * \\s + 8)]\n"
-    "    ldr    r10, [r1, #(16 * \\s + 12)]\n"
-    "    ldr    r11, [r0, #(24 * \\s + 12)]\n"
-    "    ldr    r12, [r0, #(24 * \\s + 16)]\n"
-    "    ldr    r2, [r0, #(24 * \\s + 20)]\n"
-    "    smlad  r3, r11, r9, r3\n"
-    "    smlad  r4, r11, r10, r4\n"
-    "    smlad  r5, r12, r9, r5\n"
-    "    smlad  r6, r12, r10, r6\n"
-    "    smlad  r7, r2, r9, r7\n"
-    "    smlad  r8, r2, r10, r8\n"
-    "    .endr\n"
-    "    add    r1, r1, #64\n"
-    "    add    r0, r0, #96\n"
-    "    cmp    r1, lr\n"
-    "    bne    3b\n"
-    "    ldr    r11, [sp, #4]\n"            /* rq: {m, e, r} per channel */
-    "    ldr    r9, [r11]\n"
-    "    ldr    r10, [r11, #4]\n"
-    "    ldr    r12, [r11, #8]\n"
-    "    ldr    r2, [sp, #20]\n"            /* zp */
-    KWS_MM3_RQ("r3") KWS_MM3_RQ("r5") KWS_MM3_RQ("r7")
-    "    ldr    r9, [r11, #12]\n"
-    "    ldr    r10, [r11, #16]\n"
-    "    ldr    r12, [r11, #20]\n"
-    "    add    r11, r11, #24\n"
-    "    str    r11, [sp, #4]\n"
-    KWS_MM3_RQ("r4") KWS_MM3_RQ("r6") KWS_MM3_RQ("r8")
-    "    ldr    r11, [sp, #8]\n"            /* out */
-    "    ldr    r12, [sp, #16]\n"           /* delta */
-    "    strb   r3, [r11]\n"
-    "    strb   r4, [r11, #1]\n"
-    "    add    r0, r11, r12\n"
-    "    strb   r5, [r0]\n"
-    "    strb   r6, [r0, #1]\n"
-    "    add    r0, r0, r12\n"
-    "    strb   r7, [r0]\n"
-    "    strb   r8, [r0, #1]\n"
-    "    add    r11, r11, #2\n"
-    "    str    r11, [sp, #8]\n"
-    "    ldr    r12, [sp, #24]\n"
-    "    subs   r12, r12, #1\n"
-    "    str    r12, [sp, #24]\n"
-    "    bne    2b\n"
-    "    add    sp, sp, #32\n"
-    "    pop    {r4-r11, pc}\n"
-    "    .size kws_mm3_k16, . - kws_mm3_k16\n");
+/* stack: [0] table, [4] out, [8] delta, [12] w16 bytes per channel pair, [16] col, [20] w16 end */
+#define KWS_MM3_FUNC(NAME, STEPS, WINC, CINC) __asm__( \
+    "    .text\n" \
+    "    .syntax unified\n" \
+    "    .thumb\n" \
+    "    .align 2\n" \
+    "    .global " NAME "\n" \
+    "    .thumb_func\n" \
+    "    .type " NAME ", %function\n" \
+    "" NAME ":\n" \
+    "    push   {r4-r11, lr}\n" \
+    "    sub    sp, sp, #24\n" \
+    "    ldr    r4, [r3]\n" \
+    "    ldr    r5, [r3, #4]\n" \
+    "    ldr    r6, [r3, #8]\n" \
+    "    ldr    r7, [r3, #12]\n" \
+    "    lsl    r6, r6, #2\n" \
+    "    mul    r5, r5, r6\n" \
+    "    add    r5, r1, r5\n" \
+    "    str    r4, [sp]\n" \
+    "    str    r2, [sp, #4]\n" \
+    "    str    r7, [sp, #8]\n" \
+    "    str    r6, [sp, #12]\n" \
+    "    str    r0, [sp, #16]\n" \
+    "    str    r5, [sp, #20]\n" \
+    "2:\n" \
+    "    ldr    r11, [sp]\n" \
+    "    ldr    r12, [sp, #12]\n" \
+    "    ldr    r0, [sp, #16]\n" \
+    "    ldr    r3, [r11]\n" \
+    "    ldr    r4, [r11, #4]\n" \
+    "    add    lr, r1, r12\n" \
+    "    mov    r5, r3\n" \
+    "    mov    r6, r4\n" \
+    "    mov    r7, r3\n" \
+    "    mov    r8, r4\n" \
+    "3:\n" \
+    "    .irp   s, " STEPS "\n" \
+    "    ldr    r9, [r1, #(16 * \\s)]\n" \
+    "    ldr    r10, [r1, #(16 * \\s + 4)]\n" \
+    "    ldr    r11, [r0, #(24 * \\s)]\n" \
+    "    ldr    r12, [r0, #(24 * \\s + 4)]\n" \
+    "    ldr    r2, [r0, #(24 * \\s + 8)]\n" \
+    "    smlad  r3, r11, r9, r3\n" \
+    "    smlad  r4, r11, r10, r4\n" \
+    "    smlad  r5, r12, r9, r5\n" \
+    "    smlad  r6, r12, r10, r6\n" \
+    "    smlad  r7, r2, r9, r7\n" \
+    "    smlad  r8, r2, r10, r8\n" \
+    "    ldr    r9, [r1, #(16 * \\s + 8)]\n" \
+    "    ldr    r10, [r1, #(16 * \\s + 12)]\n" \
+    "    ldr    r11, [r0, #(24 * \\s + 12)]\n" \
+    "    ldr    r12, [r0, #(24 * \\s + 16)]\n" \
+    "    ldr    r2, [r0, #(24 * \\s + 20)]\n" \
+    "    smlad  r3, r11, r9, r3\n" \
+    "    smlad  r4, r11, r10, r4\n" \
+    "    smlad  r5, r12, r9, r5\n" \
+    "    smlad  r6, r12, r10, r6\n" \
+    "    smlad  r7, r2, r9, r7\n" \
+    "    smlad  r8, r2, r10, r8\n" \
+    "    .endr\n" \
+    "    add    r1, r1, #" WINC "\n" \
+    "    add    r0, r0, #" CINC "\n" \
+    "    cmp    r1, lr\n" \
+    "    bne    3b\n" \
+    "    ldr    r11, [sp]\n" \
+    "    ldr    r9, [r11, #8]\n" \
+    "    ldr    r10, [r11, #16]\n" \
+    "    ldr    r12, [r11, #24]\n" \
+    KWS_MM3_RQ("r3") KWS_MM3_RQ("r5") KWS_MM3_RQ("r7") \
+    "    ldr    r9, [r11, #12]\n" \
+    "    ldr    r10, [r11, #20]\n" \
+    "    ldr    r12, [r11, #28]\n" \
+    "    add    r11, r11, #32\n" \
+    "    str    r11, [sp]\n" \
+    KWS_MM3_RQ("r4") KWS_MM3_RQ("r6") KWS_MM3_RQ("r8") \
+    "    ldr    r0, [sp, #4]\n" \
+    "    ldr    r2, [sp, #8]\n" \
+    "    strb   r3, [r0]\n" \
+    "    strb   r4, [r0, #1]\n" \
+    "    add    r9, r0, #2\n" \
+    "    str    r9, [sp, #4]\n" \
+    "    add    r0, r0, r2\n" \
+    "    strb   r5, [r0]\n" \
+    "    strb   r6, [r0, #1]\n" \
+    "    add    r0, r0, r2\n" \
+    "    strb   r7, [r0]\n" \
+    "    strb   r8, [r0, #1]\n" \
+    "    ldr    r9, [sp, #20]\n" \
+    "    cmp    r1, r9\n" \
+    "    bne    2b\n" \
+    "    add    sp, sp, #24\n" \
+    "    pop    {r4-r11, pc}\n" \
+    "    .size " NAME ", . - " NAME "\n")
+KWS_MM3_FUNC("kws_mm3_k8", "0, 1", "32", "48");
+KWS_MM3_FUNC("kws_mm3_k16", "0, 1, 2, 3", "64", "96");
+KWS_MM3_FUNC("kws_mm3_k32", "0, 1, 2, 3, 4, 5, 6, 7", "128", "192");
+KWS_MM3_FUNC("kws_mm3_k64", "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15", "256", "384");
 #else
-static void kws_mm3_k16(const uint32_t *col, const int16_t *w16, int8_t *out,
-                        const kws_mm3_args_t *a)
+static void kws_mm3_k8(const uint32_t *col, const int16_t *w16, int8_t *out,
+                       const kws_mm3_args_t *a)
 {
-    const int32_t *be = a->bias_eff, *q = a->rq;
-    const int32_t tiles = a->tiles, k = a->k, delta = a->delta, zp = a->zp;
-    for (int32_t t = 0; t < tiles; ++t, out += 2, be += 2, q += 6) {
-        int32_t acc[3][2] = {{be[0], be[1]}, {be[0], be[1]}, {be[0], be[1]}};
+    const int32_t *t = a->tbl;
+    const int32_t k = a->k, delta = a->delta;
+    for (int32_t n = 0; n < a->tiles; ++n, out += 2, t += 8) {
+        int32_t acc[3][2] = {{t[0], t[1]}, {t[0], t[1]}, {t[0], t[1]}};
         const uint32_t *c = col;
         for (int32_t i = 0; i < k; i += 4, c += 6, w16 += 8) {
             for (int h = 0; h < 2; ++h) {
@@ -419,13 +423,15 @@ static void kws_mm3_k16(const uint32_t *col, const int16_t *w16, int8_t *out,
         }
         for (int j = 0; j < 3; ++j) {
             for (int o = 0; o < 2; ++o) {
-                int32_t v = kws_smmulr((int32_t)((uint32_t)acc[j][o] << 1), q[3 * o]);
-                v = v + (v >> 31) + q[3 * o + 2];
-                out[j * delta + o] = (int8_t)kws_ssat8((v >> q[3 * o + 1]) + zp);
+                const int32_t v = kws_smmulr(acc[j][o], t[2 + o]);
+                out[j * delta + o] = (int8_t)kws_ssat8((v + (v >> 31) + t[4 + o]) >> t[6 + o]);
             }
         }
     }
 }
+#define kws_mm3_k16 kws_mm3_k8
+#define kws_mm3_k32 kws_mm3_k8
+#define kws_mm3_k64 kws_mm3_k8
 #endif
 
 /* Two columns (pixels, outputs at out and out + delta) times all output channels, 2x2 tiles;
@@ -526,20 +532,38 @@ KWS_INLINE void conv_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, 
                             int plain)
 {
     const int k = p->k_h * p->k_w * p->in_c;
-    uint32_t *col = (uint32_t *)(void *)scratch;            /* 2 * k int16 = k words */
-    int8_t *buf_a = (int8_t *)(col + k);                     /* gathers: k bytes each */
-    int8_t *buf_b = buf_a + k;
+    uint32_t *col = (uint32_t *)(void *)scratch;            /* 3 pixels x k int16 */
+    int8_t *buf_a = (int8_t *)(col + (3 * k) / 2);           /* gathers: k bytes each */
+    int8_t *buf_b = buf_a + k, *buf_c = buf_b + k;
     int16_t tail_a[4], tail_b[4];
     const int n_pix = p->out_h * p->out_w, out_c = p->out_c;
     /* a 1x1 conv at stride 1 without padding reads its input pixels in place */
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0 && p->out_w == p->in_w;
     int pix = 0;
-    if (direct && plain && p->w16 && (k & 15) == 0 && (out_c & 1) == 0) {
-        const kws_mm3_args_t a = {p->bias_eff, p->rq, out_c >> 1, k, out_c, p->out_offset};
+    if (plain && p->w16 && p->mm3 && (k & 7) == 0 && (out_c & 1) == 0) {
+        /* three pixels at a time (gathered unless read in place) on the int16 weights */
+        const kws_mm3_args_t a = {p->mm3, out_c >> 1, k, out_c};
         for (; pix + 3 <= n_pix; pix += 3) {
-            widen3(in + (int32_t)pix * k, k, col);
-            kws_mm3_k16(col, p->w16, out + (int32_t)pix * out_c, &a);
+            const int8_t *x = in + (int32_t)pix * k;
+            if (!direct) {
+                const int8_t *g;
+                if ((g = gather(p, in, pix, buf_a)) != buf_a) memcpy(buf_a, g, (size_t)k);
+                if ((g = gather(p, in, pix + 1, buf_b)) != buf_b) memcpy(buf_b, g, (size_t)k);
+                if ((g = gather(p, in, pix + 2, buf_c)) != buf_c) memcpy(buf_c, g, (size_t)k);
+                x = buf_a;
+            }
+            widen3(x, k, col);
+            int8_t *o = out + (int32_t)pix * out_c;
+            if ((k & 63) == 0) {
+                kws_mm3_k64(col, p->w16, o, &a);
+            } else if ((k & 31) == 0) {
+                kws_mm3_k32(col, p->w16, o, &a);
+            } else if ((k & 15) == 0) {
+                kws_mm3_k16(col, p->w16, o, &a);
+            } else {
+                kws_mm3_k8(col, p->w16, o, &a);
+            }
         }
     }
     for (; pix < n_pix; pix += 2) {

@@ -250,17 +250,39 @@ static void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, int
     for (int i = 0; i < 4 * plane; ++i) pl[i] = zin;
     const int y1 = in_h < out_h + 2 - pad_h ? in_h : out_h + 2 - pad_h;  /* rows in the plane */
     const int x1 = in_w < out_w + 2 - pad_w ? in_w : out_w + 2 - pad_w;
+    const int y0 = pad_h & 1;  /* rows before y0 one at a time, so the word stores are aligned */
     for (int c = 0; c < ch; c += 4) {
-        for (int y = 0; y < y1; ++y) {
-            const int8_t *s = in + (int32_t)y * in_w * ch + c;
-            int16_t *d = pl + pad_w * KWS_DW_COL + y + pad_h;
-            for (int x = 0; x < x1; ++x, s += ch, d += KWS_DW_COL) {
-                const uint32_t v = kws_read32(s);
+        for (int x = 0; x < x1; ++x) {
+            const int8_t *s = in + (int32_t)x * ch + c;
+            int16_t *d = pl + (pad_w + x) * KWS_DW_COL + pad_h;
+            int y = 0;
+            for (; y < y0 && y < y1; ++y) {
+                const uint32_t v = kws_read32(s + (int32_t)y * in_w * ch);
                 const uint32_t e = kws_sxtb16(v), o = kws_sxtb16_ror8(v);
-                d[0] = (int16_t)e;
-                d[plane] = (int16_t)o;
-                d[2 * plane] = (int16_t)(e >> 16);
-                d[3 * plane] = (int16_t)(o >> 16);
+                d[y] = (int16_t)e;
+                d[y + plane] = (int16_t)o;
+                d[y + 2 * plane] = (int16_t)(e >> 16);
+                d[y + 3 * plane] = (int16_t)(o >> 16);
+            }
+            /* two rows per step: each channel's pair of int16 as one word */
+            const int32_t row = (int32_t)in_w * ch;
+            for (; y + 2 <= y1; y += 2) {
+                const uint32_t v0 = kws_read32(s + y * row), v1 = kws_read32(s + (y + 1) * row);
+                const uint32_t e0 = kws_sxtb16(v0), o0 = kws_sxtb16_ror8(v0);
+                const uint32_t e1 = kws_sxtb16(v1), o1 = kws_sxtb16_ror8(v1);
+                uint32_t *dw = (uint32_t *)(void *)(d + y);
+                dw[0] = kws_pkhbt(e0, e1);
+                dw[plane / 2] = kws_pkhbt(o0, o1);
+                dw[plane] = kws_pkhtb(e1, e0);
+                dw[3 * plane / 2] = kws_pkhtb(o1, o0);
+            }
+            for (; y < y1; ++y) {
+                const uint32_t v = kws_read32(s + (int32_t)y * row);
+                const uint32_t e = kws_sxtb16(v), o = kws_sxtb16_ror8(v);
+                d[y] = (int16_t)e;
+                d[y + plane] = (int16_t)o;
+                d[y + 2 * plane] = (int16_t)(e >> 16);
+                d[y + 3 * plane] = (int16_t)(o >> 16);
             }
         }
         for (int j = 0; j < 4; ++j) {
@@ -290,20 +312,29 @@ static void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, int
                 k[10] = 0;
                 k[11] = (int32_t)out_w * ch;
                 const int nq = out_h >> 2;
-                for (int ox = 0; ox < out_w; ++ox) {
-                    const int16_t *col = pl + j * plane + ox * KWS_DW_COL;
-                    int8_t *o = out + cc + ox * ch;
-                    if (nq) kws_dw3x3_quads(col, o, k, nq);
-                    for (int oy = 4 * nq; oy < out_h; ++oy) {  /* the rest, one at a time */
-                        const int16_t *c0 = col + oy;
-                        int32_t u = b2;
-                        for (int kx = 0; kx < 3; ++kx) {
-                            const int16_t *cx = c0 + kx * KWS_DW_COL;
-                            u = kws_smlad(kws_read32(cx), wp[kx], u);
-                            u = kws_smlabt(kws_read32(cx + 2), wp[3 + kx], u);
-                        }
+                const int16_t *col = pl + j * plane;
+                int8_t *o = out + cc;
+                if (nq) {
+                    for (int ox = 0; ox < out_w; ++ox) {
+                        kws_dw3x3_quads(col + ox * KWS_DW_COL, o + ox * ch, k, nq);
+                    }
+                }
+                /* the rows after the last quad, one at a time */
+                const uint32_t w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3], w4 = wp[4],
+                               w5 = wp[5];
+                const int32_t rz = k[8], row = k[11];
+                for (int oy = 4 * nq; oy < out_h; ++oy) {
+                    const int16_t *c0 = col + oy;
+                    int8_t *ob = o + (int32_t)oy * row;
+                    for (int ox = 0; ox < out_w; ++ox, c0 += KWS_DW_COL, ob += ch) {
+                        int32_t u = kws_smlad(kws_read32(c0), w0, b2);
+                        u = kws_smlabt(kws_read32(c0 + 2), w3, u);
+                        u = kws_smlad(kws_read32(c0 + KWS_DW_COL), w1, u);
+                        u = kws_smlabt(kws_read32(c0 + KWS_DW_COL + 2), w4, u);
+                        u = kws_smlad(kws_read32(c0 + 2 * KWS_DW_COL), w2, u);
+                        u = kws_smlabt(kws_read32(c0 + 2 * KWS_DW_COL + 2), w5, u);
                         const int32_t v = kws_smmulr(u, m);
-                        o[(int32_t)oy * k[11]] = (int8_t)kws_ssat8((v + (v >> 31) + k[8]) >> e);
+                        *ob = (int8_t)kws_ssat8((v + (v >> 31) + rz) >> e);
                     }
                 }
             }

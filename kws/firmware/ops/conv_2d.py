@@ -76,7 +76,7 @@ class Conv2D(ConvBase):
         self.dm = 1
         self.macs = self.oh * self.ow * self.oc * self.kh * self.kw * self.ic
         kk = self.kh * self.kw * self.ic
-        self.scratch = 6 * kk  # KWS_CONV_SCRATCH (k % 4 == 0 on the SIMD path)
+        self.scratch = 9 * kk  # KWS_CONV_SCRATCH (k % 4 == 0 on the SIMD path)
 
     def in_place(self) -> bool:
         """1x1 at stride 1 without padding, out_c <= in_c: every path reads a pixel (the SIMD
@@ -87,20 +87,28 @@ class Conv2D(ConvBase):
 
     def emit(self, e: Emit) -> None:
         kk = self.kh * self.kw * self.ic
-        w16_name = "0"
-        if kk % 16 == 0 and self.oc % 2 == 0 and self.rq is not None:
-            # the 2-channel x 3-pixel SIMD tile's weights (DSP builds only), widened to int16
-            # in SXTB16 pair order: per channel pair and 4 inputs,
-            # (a0, a2), (b0, b2), (a1, a3), (b1, b3)
-            wr = np.asarray(self.w.data, np.int64).reshape(self.oc // 2, 2, kk // 4, 4)
+        w16_name, tbl_name = "0", "0"
+        rq = self.rq
+        if kk % 8 == 0 and self.oc % 2 == 0 and rq is not None and np.all(rq[:, 1] <= 22):
+            # the 2-channel x 3-pixel SIMD tile's weights (DSP builds only), doubled and widened
+            # to int16 in SXTB16 pair order: per channel pair and 4 inputs,
+            # (a0, a2), (b0, b2), (a1, a3), (b1, b3); and per pair its requantization table
+            # {2 be[a], 2 be[b], m[a], m[b], r[a] + (zp << e[a]), r[b] + (zp << e[b]), e[a], e[b]}
+            wr = 2 * np.asarray(self.w.data, np.int64).reshape(self.oc // 2, 2, kk // 4, 4)
             w16 = np.stack([wr[:, 0, :, 0], wr[:, 0, :, 2], wr[:, 1, :, 0], wr[:, 1, :, 2],
                             wr[:, 0, :, 1], wr[:, 0, :, 3], wr[:, 1, :, 1], wr[:, 1, :, 3]],
                            axis=-1)
+            be = 2 * np.asarray(self.beff, np.int64).reshape(-1, 2)
+            m, e_, r = (rq[:, i].reshape(-1, 2) for i in range(3))
+            tbl = np.concatenate([be, m, r + (self.out.zp << e_), e_], axis=1)
             t = e.tag
             e.consts.append("#if KWS_USE_DSP\n" + c_array("int16_t", f"{t}_w16", w16)
-                            + f"#define {t}_W16 {t}_w16\n#else\n#define {t}_W16 0\n#endif\n")
-            w16_name = f"{t}_W16"
-        e.decls.append(c_struct("kws_conv_t", e.tag, self.fields(e, w16_name)))
+                            + c_array("int32_t", f"{t}_t3", tbl)
+                            + f"#define {t}_W16 {t}_w16\n#define {t}_T3 {t}_t3\n#else\n"
+                            f"#define {t}_W16 0\n#define {t}_T3 0\n#endif\n")
+            w16_name, tbl_name = f"{t}_W16", f"{t}_T3"
+        e.decls.append(c_struct("kws_conv_t", e.tag, {**self.fields(e, w16_name),
+                                                      "mm3": tbl_name}))
         e.calls.append(f"kws_conv2d_s8(&{e.tag}, {e.ptr(self.op.inputs[0])}, "
                        f"{e.ptr(self.op.outputs[0])}, {e.scratch});")
 
