@@ -86,6 +86,7 @@ CASES = {
         "fully_connected_relu_per_tensor": (
             (30,), lambda x, r: tf.nn.relu(_dense(x, r, 30, 9)), {"per_tensor": True}),
         "avg_pool_same_s2": ((9, 7, 5), lambda x, r: tf.nn.avg_pool2d(x, 3, 2, "SAME"), {}),
+        "avg_pool_8ch_global": ((6, 5, 8), lambda x, r: tf.nn.avg_pool2d(x, (6, 5), 1, "VALID"), {}),
         "max_pool_valid": ((9, 7, 5), lambda x, r: tf.nn.max_pool2d(x, (2, 3), (2, 1), "VALID"), {}),
         "reshape_flatten": ((6, 5, 4), lambda x, r: _dense(tf.reshape(
             _conv(x, r, 4, 4, (3, 3)), [1, 120]), r, 120, 6), {}),
@@ -121,7 +122,7 @@ CASES = {
         "add_residual": ((6, 5, 4), lambda x, r: tf.nn.relu(x + _conv(x, r, 4, 4, (3, 3))), {}),
         "add_broadcast": ((6, 5, 4), lambda x, r: x + tf.reduce_mean(x, [1], keepdims=True), {}),
 }
-DSP_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
+DSP_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"}
 
 
 def _convert(name: str) -> bytes:

@@ -57,6 +57,19 @@ static inline int32_t kws_smlatb(uint32_t a, uint32_t b, int32_t acc)
     __asm("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
+/* SXTAB16 acc, x (ROR #8): acc's two halfwords plus x's bytes 0 and 2 (1 and 3), sign-extended */
+static inline uint32_t kws_sxtab16(uint32_t acc, uint32_t x)
+{
+    uint32_t r;
+    __asm("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+static inline uint32_t kws_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    uint32_t r;
+    __asm("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
 /* PKHBT a, b, LSL #16: the low halfword of a, the low halfword of b on top */
 static inline uint32_t kws_pkhbt(uint32_t a, uint32_t b)
 {
@@ -100,6 +113,15 @@ static inline int32_t kws_smlabb(uint32_t a, uint32_t b, int32_t acc) { return a
 static inline int32_t kws_smlatt(uint32_t a, uint32_t b, int32_t acc) { return acc + hi16(a) * hi16(b); }
 static inline int32_t kws_smlabt(uint32_t a, uint32_t b, int32_t acc) { return acc + lo16(a) * hi16(b); }
 static inline int32_t kws_smlatb(uint32_t a, uint32_t b, int32_t acc) { return acc + hi16(a) * lo16(b); }
+static inline uint32_t kws_sxtab16(uint32_t acc, uint32_t x)
+{
+    const uint32_t e = kws_sxtb16(x);
+    return ((acc + e) & 0xFFFFu) | (((acc >> 16) + (e >> 16)) << 16);
+}
+static inline uint32_t kws_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    return kws_sxtab16(acc, (x >> 8) | (x << 24));
+}
 static inline uint32_t kws_pkhbt(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
 static inline uint32_t kws_pkhtb(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
 static inline int32_t kws_smmulr(int32_t a, int32_t b)

@@ -54,20 +54,27 @@ static const int8_t *gather(const kws_conv_t *p, const int8_t *in, int pix, int8
         return in + ((int32_t)iy0 * p->in_w + ix0) * p->in_c;
     }
     int8_t *dst = buf;
-    if (p->in_c == 1 && p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
-        /* one input channel, the row fully inside: plain byte copies (the first conv) */
+    if (p->in_c == 1 && p->dil_w == 1) {
+        /* one input channel (the first conv): rows of bytes, the part outside the input
+         * the zero point; word copies where the row is fully inside */
+        const int kx0 = ix0 < 0 ? -ix0 : 0;
+        const int kx1 = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
         for (int ky = 0; ky < p->k_h; ++ky, dst += p->k_w) {
             const int iy = iy0 + ky * p->dil_h;
             if (iy < 0 || iy >= p->in_h) {
                 for (int kx = 0; kx < p->k_w; ++kx) dst[kx] = zp;
-            } else {
-                const int8_t *s = in + (int32_t)iy * p->in_w + ix0;
+                continue;
+            }
+            const int8_t *s = in + (int32_t)iy * p->in_w + ix0;
+            if (kx0 == 0 && kx1 == p->k_w) {
                 int kx = 0;
                 for (; kx + 4 <= p->k_w; kx += 4) {  /* word copies (unaligned LDR/STR) */
                     const uint32_t v = kws_read32(s + kx);
                     memcpy(dst + kx, &v, 4);
                 }
                 for (; kx < p->k_w; ++kx) dst[kx] = s[kx];
+            } else {
+                for (int kx = 0; kx < p->k_w; ++kx) dst[kx] = (kx < kx0 || kx >= kx1) ? zp : s[kx];
             }
         }
         return buf;
