@@ -60,6 +60,10 @@ static inline int32_t kws_requantize(int32_t x, int32_t mult, int32_t shift)
     return shift >= 0 ? hi : kws_rdbpot(hi, -shift);
 }
 
+/* A 2-channel x 3-pixel SIMD tile kernel unrolled for one k (kws_op_conv_2d.h) */
+typedef void (*kws_mm3_fn)(const uint32_t *col, const int16_t *w16, int8_t *out,
+                           const void *args);
+
 /* CONV_2D and DEPTHWISE_CONV_2D */
 typedef struct {
     int16_t in_h, in_w, in_c;
@@ -91,6 +95,9 @@ typedef struct {
     /* with w16 (weights doubled) and every right shift e <= 22: per channel pair
      * {2 bias_eff[a], 2 bias_eff[b], m[a], m[b], r[a] + (zp << e[a]), r[b] + ..., e[a], e[b]} */
     const int32_t *mm3;
+    /* Cortex-M4 builds: that tile kernel unrolled for this layer's k (instantiated in model.c
+     * with KWS_MM3_UNROLLED), or NULL: the looped ones */
+    kws_mm3_fn mm3_kernel;
 } kws_conv_t;
 
 /* Elementwise ops on two inputs (ADD, MUL): the output's 4D shape and each input's element

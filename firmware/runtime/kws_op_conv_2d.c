@@ -297,21 +297,11 @@ static void widen3(const int8_t *a, int k, uint32_t *col)
  * {2 bias_eff, m, r + (zp << e), e} for both channels (interleaved): an output is
  * SSAT8((SMMULR(2a, m) + sign + r + (zp << e)) >> e), five instructions. Plain clamp only.
  * Outputs of pixel j at out + j * delta. */
-typedef struct {          /* on the Cortex-M4: words at 0, 4, 8, 12, as the assembly reads them */
-    const int32_t *tbl;
-    int32_t tiles, k, delta;
-} kws_mm3_args_t;
 #if defined(__ARM_FEATURE_DSP)
 void kws_mm3_k8(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
 void kws_mm3_k16(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
 void kws_mm3_k32(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
 void kws_mm3_k64(const uint32_t *col, const int16_t *w16, int8_t *out, const kws_mm3_args_t *a);
-#define KWS_MM3_RQ(x)                                                           \
-    "    smmulr " x ", " x ", r9\n"                                             \
-    "    add    " x ", " x ", " x ", asr #31\n"                                 \
-    "    add    " x ", " x ", r10\n"                                            \
-    "    asr    " x ", " x ", r12\n"                                            \
-    "    ssat   " x ", #8, " x "\n"
 /* stack: [0] table, [4] out, [8] delta, [12] w16 bytes per channel pair, [16] col, [20] w16 end */
 #define KWS_MM3_FUNC(NAME, STEPS, WINC, CINC) __asm__( \
     "    .text\n" \
@@ -349,30 +339,7 @@ void kws_mm3_k64(const uint32_t *col, const int16_t *w16, int8_t *out, const kws
     "    mov    r7, r3\n" \
     "    mov    r8, r4\n" \
     "3:\n" \
-    "    .irp   s, " STEPS "\n" \
-    "    ldr    r9, [r1, #(16 * \\s)]\n" \
-    "    ldr    r10, [r1, #(16 * \\s + 4)]\n" \
-    "    ldr    r11, [r0, #(24 * \\s)]\n" \
-    "    ldr    r12, [r0, #(24 * \\s + 4)]\n" \
-    "    ldr    r2, [r0, #(24 * \\s + 8)]\n" \
-    "    smlad  r3, r11, r9, r3\n" \
-    "    smlad  r4, r11, r10, r4\n" \
-    "    smlad  r5, r12, r9, r5\n" \
-    "    smlad  r6, r12, r10, r6\n" \
-    "    smlad  r7, r2, r9, r7\n" \
-    "    smlad  r8, r2, r10, r8\n" \
-    "    ldr    r9, [r1, #(16 * \\s + 8)]\n" \
-    "    ldr    r10, [r1, #(16 * \\s + 12)]\n" \
-    "    ldr    r11, [r0, #(24 * \\s + 12)]\n" \
-    "    ldr    r12, [r0, #(24 * \\s + 16)]\n" \
-    "    ldr    r2, [r0, #(24 * \\s + 20)]\n" \
-    "    smlad  r3, r11, r9, r3\n" \
-    "    smlad  r4, r11, r10, r4\n" \
-    "    smlad  r5, r12, r9, r5\n" \
-    "    smlad  r6, r12, r10, r6\n" \
-    "    smlad  r7, r2, r9, r7\n" \
-    "    smlad  r8, r2, r10, r8\n" \
-    "    .endr\n" \
+    KWS_MM3_STEPS(STEPS) \
     "    add    r1, r1, #" WINC "\n" \
     "    add    r0, r0, #" CINC "\n" \
     "    cmp    r1, lr\n" \
@@ -535,13 +502,59 @@ KWS_INLINE void mat_mult_2(const kws_conv_t *p, const uint32_t *col, int k, int8
     }
 }
 
-KWS_INLINE void conv_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch,
-                            int plain)
+/* One input channel with padding (the first conv): the input copied once into a border of
+ * its zero point (scratch after the gathers, KWS_CONV_PADDED bytes), so every receptive field
+ * is a plain block of rows. Returns the parameters for the padded input. */
+static kws_conv_t pad_input(const kws_conv_t *p, const int8_t **in, int8_t *buf)
 {
-    const int k = p->k_h * p->k_w * p->in_c;
+    kws_conv_t q = *p;
+    const int h = (p->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+    const int w = (p->out_w - 1) * p->stride_w + p->k_w;
+    const int8_t zp = (int8_t)(-p->in_offset);
+    for (int y = 0; y < h; ++y) {
+        const int iy = y - p->pad_h;
+        for (int x = 0; x < w; ++x) {
+            const int ix = x - p->pad_w;
+            buf[y * w + x] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                                 ? zp : (*in)[iy * p->in_w + ix];
+        }
+    }
+    q.in_h = (int16_t)h;
+    q.in_w = (int16_t)w;
+    q.pad_h = q.pad_w = 0;
+    *in = buf;
+    return q;
+}
+
+/* The receptive field of output pixel (oy, ox) of a one-channel input without padding (the
+ * padded copy): k_h rows of k_w bytes, copied a word at a time */
+static void gather_rows(const kws_conv_t *p, const int8_t *in, int oy, int ox, int8_t *dst)
+{
+    const int8_t *s = in + (int32_t)oy * p->stride_h * p->in_w + ox * p->stride_w;
+    const int32_t step = (int32_t)p->dil_h * p->in_w;
+    for (int ky = 0; ky < p->k_h; ++ky, s += step, dst += p->k_w) {
+        int kx = 0;
+        for (; kx + 4 <= p->k_w; kx += 4) {
+            const uint32_t v = kws_read32(s + kx);
+            memcpy(dst + kx, &v, 4);
+        }
+        for (; kx < p->k_w; ++kx) dst[kx] = s[kx];
+    }
+}
+
+KWS_INLINE void conv_pixels(const kws_conv_t *p0, const int8_t *in, int8_t *out,
+                            int8_t *scratch, int plain)
+{
+    const int k = p0->k_h * p0->k_w * p0->in_c;
     uint32_t *col = (uint32_t *)(void *)scratch;            /* 3 pixels x k int16 */
     int8_t *buf_a = (int8_t *)(col + (3 * k) / 2);           /* gathers: k bytes each */
     int8_t *buf_b = buf_a + k, *buf_c = buf_b + k;
+    kws_conv_t padded;
+    const kws_conv_t *p = p0;
+    if (p0->in_c == 1 && p0->dil_w == 1 && (p0->pad_h || p0->pad_w)) {
+        padded = pad_input(p0, &in, buf_c + k);
+        p = &padded;
+    }
     int16_t tail_a[4], tail_b[4];
     const int n_pix = p->out_h * p->out_w, out_c = p->out_c;
     /* a 1x1 conv at stride 1 without padding reads its input pixels in place */
@@ -551,9 +564,21 @@ KWS_INLINE void conv_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, 
     if (plain && p->w16 && p->mm3 && (k & 7) == 0 && (out_c & 1) == 0) {
         /* three pixels at a time (gathered unless read in place) on the int16 weights */
         const kws_mm3_args_t a = {p->mm3, out_c >> 1, k, out_c};
+        const kws_mm3_fn unrolled = p->mm3_kernel;
+        int oy = 0, ox = 0;  /* of pix, for gather_rows */
         for (; pix + 3 <= n_pix; pix += 3) {
             const int8_t *x = in + (int32_t)pix * k;
-            if (!direct) {
+            if (p == &padded) {
+                int8_t *bufs[3] = {buf_a, buf_b, buf_c};
+                for (int j = 0; j < 3; ++j) {
+                    gather_rows(p, in, oy, ox, bufs[j]);
+                    if (++ox == p->out_w) {
+                        ox = 0;
+                        ++oy;
+                    }
+                }
+                x = buf_a;
+            } else if (!direct) {
                 const int8_t *g;
                 if ((g = gather(p, in, pix, buf_a)) != buf_a) memcpy(buf_a, g, (size_t)k);
                 if ((g = gather(p, in, pix + 1, buf_b)) != buf_b) memcpy(buf_b, g, (size_t)k);
@@ -562,7 +587,9 @@ KWS_INLINE void conv_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, 
             }
             widen3(x, k, col);
             int8_t *o = out + (int32_t)pix * out_c;
-            if ((k & 63) == 0) {
+            if (unrolled) {
+                unrolled(col, p->w16, o, &a);
+            } else if ((k & 63) == 0) {
                 kws_mm3_k64(col, p->w16, o, &a);
             } else if ((k & 31) == 0) {
                 kws_mm3_k32(col, p->w16, o, &a);

@@ -139,6 +139,7 @@ static int dw3x3_fits(const kws_conv_t *p)
  * Plain clamp only. Each column word (x_i, x_i+1) feeds two outputs, so 3 x 3 loads + 6 weight
  * loads serve 36 MACs. */
 #if defined(__ARM_FEATURE_DSP)
+/* n_quads down each of k[12] plane columns (outputs k[13] bytes apart) */
 void kws_dw3x3_quads(const int16_t *s, int8_t *o, const int32_t *k, int32_t n_quads);
 __asm__(
     "    .text\n"
@@ -150,6 +151,16 @@ __asm__(
     "    .type kws_dw3x3_quads, %function\n"
     "kws_dw3x3_quads:\n"
     "    push   {r4-r11, lr}\n"
+    "    sub    sp, sp, #16\n"
+    "    str    r0, [sp]\n"                 /* this column's start in the plane */
+    "    str    r1, [sp, #4]\n"             /* and in the output */
+    "    str    r3, [sp, #8]\n"             /* quads per column */
+    "    ldr    r4, [r2, #48]\n"
+    "    str    r4, [sp, #12]\n"            /* columns left */
+    "4:\n"
+    "    ldr    r0, [sp]\n"
+    "    ldr    r1, [sp, #4]\n"
+    "    ldr    r3, [sp, #8]\n"
     "    add    lr, r0, r3, lsl #3\n"       /* column end */
     "    ldr    r3, [r2, #44]\n"            /* row */
     "1:\n"
@@ -214,26 +225,42 @@ __asm__(
     "    adds   r0, r0, #8\n"
     "    cmp    r0, lr\n"
     "    bne    1b\n"
+    "    ldr    r0, [sp]\n"
+    "    ldr    r1, [sp, #4]\n"
+    "    ldr    r4, [r2, #52]\n"            /* channels: the next output column */
+    "    add    r0, r0, #64\n"              /* the next plane column */
+    "    add    r1, r1, r4\n"
+    "    str    r0, [sp]\n"
+    "    str    r1, [sp, #4]\n"
+    "    ldr    r4, [sp, #12]\n"
+    "    subs   r4, r4, #1\n"
+    "    str    r4, [sp, #12]\n"
+    "    bne    4b\n"
+    "    add    sp, sp, #16\n"
     "    pop    {r4-r11, pc}\n"
     "    .size kws_dw3x3_quads, . - kws_dw3x3_quads\n");
 #else
-static void kws_dw3x3_quads(const int16_t *s, int8_t *o, const int32_t *k, int32_t n_quads)
+static void kws_dw3x3_quads(const int16_t *s0, int8_t *o0, const int32_t *k, int32_t n_quads)
 {
     const int32_t row = k[11];
-    for (int32_t n = 0; n < n_quads; ++n, s += 4) {
-        int32_t acc[4] = {k[6], k[6], k[6], k[6]};
-        for (int kx = 0; kx < 3; ++kx) {
-            const int16_t *c = s + kx * KWS_DW_COL;
-            const uint32_t d0 = kws_read32(c), d1 = kws_read32(c + 2), d2 = kws_read32(c + 4);
-            const uint32_t wa = (uint32_t)k[2 * kx], wb = (uint32_t)k[2 * kx + 1];
-            acc[0] = kws_smlabt(d1, wb, kws_smlad(d0, wa, acc[0]));
-            acc[1] = kws_smlad(d1, wb, kws_smlatb(d0, wa, acc[1]));
-            acc[2] = kws_smlabt(d2, wb, kws_smlad(d1, wa, acc[2]));
-            acc[3] = kws_smlad(d2, wb, kws_smlatb(d1, wa, acc[3]));
-        }
-        for (int i = 0; i < 4; ++i, o += row) {
-            int32_t v = kws_smmulr(acc[i], k[7]);
-            *o = (int8_t)kws_ssat8((v + (v >> 31) + k[8]) >> k[9]);
+    for (int32_t x = 0; x < k[12]; ++x) {
+        const int16_t *s = s0 + x * KWS_DW_COL;
+        int8_t *o = o0 + x * k[13];
+        for (int32_t n = 0; n < n_quads; ++n, s += 4) {
+            int32_t acc[4] = {k[6], k[6], k[6], k[6]};
+            for (int kx = 0; kx < 3; ++kx) {
+                const int16_t *c = s + kx * KWS_DW_COL;
+                const uint32_t d0 = kws_read32(c), d1 = kws_read32(c + 2), d2 = kws_read32(c + 4);
+                const uint32_t wa = (uint32_t)k[2 * kx], wb = (uint32_t)k[2 * kx + 1];
+                acc[0] = kws_smlabt(d1, wb, kws_smlad(d0, wa, acc[0]));
+                acc[1] = kws_smlad(d1, wb, kws_smlatb(d0, wa, acc[1]));
+                acc[2] = kws_smlabt(d2, wb, kws_smlad(d1, wa, acc[2]));
+                acc[3] = kws_smlad(d2, wb, kws_smlatb(d1, wa, acc[3]));
+            }
+            for (int i = 0; i < 4; ++i, o += row) {
+                int32_t v = kws_smmulr(acc[i], k[7]);
+                *o = (int8_t)kws_ssat8((v + (v >> 31) + k[8]) >> k[9]);
+            }
         }
     }
 }
@@ -300,7 +327,7 @@ static void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, int
             const int32_t *q = p->rq + 3 * cc;
             const int32_t m = q[0], e = q[1], r = q[2];
             {  /* the asm's constants, see kws_dw3x3_quads */
-                int32_t k[12];
+                int32_t k[14];
                 for (int i = 0; i < 3; ++i) {
                     k[2 * i] = (int32_t)wp[i];
                     k[2 * i + 1] = (int32_t)wp[3 + i];
@@ -311,14 +338,12 @@ static void dw3x3_pixels(const kws_conv_t *p, const int8_t *in, int8_t *out, int
                 k[9] = e;
                 k[10] = 0;
                 k[11] = (int32_t)out_w * ch;
+                k[12] = out_w;
+                k[13] = ch;
                 const int nq = out_h >> 2;
                 const int16_t *col = pl + j * plane;
                 int8_t *o = out + cc;
-                if (nq) {
-                    for (int ox = 0; ox < out_w; ++ox) {
-                        kws_dw3x3_quads(col + ox * KWS_DW_COL, o + ox * ch, k, nq);
-                    }
-                }
+                if (nq) kws_dw3x3_quads(col, o, k, nq);  /* every column */
                 /* the rows after the last quad, one at a time */
                 const uint32_t w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3], w4 = wp[4],
                                w5 = wp[5];

@@ -178,10 +178,11 @@ def generate_model(model: bytes) -> Generated:
     decls: list[str] = []
     calls: list[str] = []
     headers: list[str] = []
+    once: set = set()
     for k, (op, kern) in enumerate(zip(g.ops, kernels)):
         scratch = (f"(kws_arena + {plan.offsets[plan.scratch_of[k]]})" if k in plan.scratch_of
                    else "0")
-        e = Emit(f"op{k}", ptr, scratch)
+        e = Emit(f"op{k}", ptr, scratch, once=once)
         kern.emit(e)
         consts += e.consts
         decls += e.decls

@@ -182,6 +182,7 @@ class Emit:
     consts: list = field(default_factory=list)
     decls: list = field(default_factory=list)
     calls: list = field(default_factory=list)
+    once: set = field(default_factory=set)  # names already emitted for the whole model
 
 
 class Kernel:

@@ -11,6 +11,9 @@ from kws.firmware.ops.common import (Emit, Kernel, activation_range, c_array, c_
                                      simd_constants)
 
 
+MAX_UNROLLED_K = 256  # longer receptive fields use the looped tile kernels
+
+
 class ConvBase(Kernel):
     """What CONV_2D and DEPTHWISE_CONV_2D share: weights, requantization, padding, struct."""
 
@@ -77,6 +80,12 @@ class Conv2D(ConvBase):
         self.macs = self.oh * self.ow * self.oc * self.kh * self.kw * self.ic
         kk = self.kh * self.kw * self.ic
         self.scratch = 9 * kk  # KWS_CONV_SCRATCH (k % 4 == 0 on the SIMD path)
+        o = self.op.options
+        ph = padding(o.padding, self.ih, self.oh, o.strideH, self.kh, o.dilationHFactor or 1)
+        pw = padding(o.padding, self.iw, self.ow, o.strideW, self.kw, o.dilationWFactor or 1)
+        if self.ic == 1 and (o.dilationWFactor or 1) == 1 and (ph or pw):  # KWS_CONV_PADDED
+            self.scratch += (((self.oh - 1) * o.strideH + (self.kh - 1) * (o.dilationHFactor or 1)
+                              + 1) * ((self.ow - 1) * o.strideW + self.kw))
 
     def in_place(self) -> bool:
         """1x1 at stride 1 without padding, out_c <= in_c: every path reads a pixel (the SIMD
@@ -87,7 +96,7 @@ class Conv2D(ConvBase):
 
     def emit(self, e: Emit) -> None:
         kk = self.kh * self.kw * self.ic
-        w16_name, tbl_name = "0", "0"
+        w16_name, tbl_name, mm3_kernel = "0", "0", "0"
         rq = self.rq
         if kk % 8 == 0 and self.oc % 2 == 0 and rq is not None and np.all(rq[:, 1] <= 22):
             # the 2-channel x 3-pixel SIMD tile's weights (DSP builds only), doubled and widened
@@ -107,8 +116,21 @@ class Conv2D(ConvBase):
                             + f"#define {t}_W16 {t}_w16\n#define {t}_T3 {t}_t3\n#else\n"
                             f"#define {t}_W16 0\n#define {t}_T3 0\n#endif\n")
             w16_name, tbl_name = f"{t}_W16", f"{t}_T3"
+            if kk <= MAX_UNROLLED_K:  # the tile kernel unrolled for this k (once per k)
+                fn = f"kws_mm3_u{kk}"
+                steps = ", ".join(str(i) for i in range(kk // 4))
+                unrolled = (f"void {fn}(const uint32_t *col, const int16_t *w16, int8_t *out, "
+                            "const void *args);\n")
+                if fn not in e.once:
+                    e.once.add(fn)
+                    unrolled += f'KWS_MM3_UNROLLED("{fn}", "{steps}", "{4 * kk}");\n'
+                e.consts.append("#if defined(__ARM_FEATURE_DSP) && !defined(KWS_PORTABLE)\n"
+                                + unrolled + f"#define {t}_MM3 {fn}\n#else\n"
+                                f"#define {t}_MM3 0\n#endif\n")
+                mm3_kernel = f"{t}_MM3"
         e.decls.append(c_struct("kws_conv_t", e.tag, {**self.fields(e, w16_name),
-                                                      "mm3": tbl_name}))
+                                                      "mm3": tbl_name,
+                                                      "mm3_kernel": mm3_kernel}))
         e.calls.append(f"kws_conv2d_s8(&{e.tag}, {e.ptr(self.op.inputs[0])}, "
                        f"{e.ptr(self.op.outputs[0])}, {e.scratch});")
 

@@ -36,7 +36,8 @@ class DepthwiseConv2D(ConvBase):
         return self.dm == 1
 
     def emit(self, e: Emit) -> None:
-        e.decls.append(c_struct("kws_conv_t", e.tag, {**self.fields(e), "mm3": "0"}))
+        e.decls.append(c_struct("kws_conv_t", e.tag, {**self.fields(e), "mm3": "0",
+                                                      "mm3_kernel": "0"}))
         e.calls.append(f"kws_depthwise_conv2d_s8(&{e.tag}, {e.ptr(self.op.inputs[0])}, "
                        f"{e.ptr(self.op.outputs[0])}, {e.scratch});")
 
