@@ -18,7 +18,7 @@ from kws.firmware import host
 from kws.firmware.codegen import CodegenError, generate_model, write_sources
 from kws.firmware.graph import read_tflite
 from kws.firmware.ops import TABLE
-from kws.firmware.referee import random_inputs, tflm_outputs
+from kws.firmware.referee import random_inputs, reference_outputs, tflm_outputs
 from kws.firmware.toolchain import build_host, build_m4
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -90,6 +90,8 @@ CASES = {
         "max_pool_valid": ((9, 7, 5), lambda x, r: tf.nn.max_pool2d(x, (2, 3), (2, 1), "VALID"), {}),
         "reshape_flatten": ((6, 5, 4), lambda x, r: _dense(tf.reshape(
             _conv(x, r, 4, 4, (3, 3)), [1, 120]), r, 120, 6), {}),
+        "flatten_dynamic_batch": ((4, 3, 2), lambda x, r: tf.nn.softmax(tf.reshape(
+            x * 2.0, [tf.shape(x)[0], -1])), {"dynamic_batch": True}),
         "squeeze_expand": ((1, 6, 8), lambda x, r: tf.expand_dims(
             _dense(tf.squeeze(x, axis=1), r, 8, 5), axis=1), {}),
         "squeeze": ((1, 6, 8), lambda x, r: tf.nn.softmax(tf.reshape(x, [1, 6, 8])),
@@ -128,7 +130,8 @@ DSP_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"}
 def _convert(name: str) -> bytes:
     shape, build, opts = CASES[name]
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    f = tf.function(lambda x: build(x, rng), input_signature=[tf.TensorSpec([1, *shape])])
+    batch = None if opts.get("dynamic_batch") else 1
+    f = tf.function(lambda x: build(x, rng), input_signature=[tf.TensorSpec([batch, *shape])])
     conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     data = np.random.default_rng(1)
@@ -220,14 +223,28 @@ def test_zoo_model_bit_exact_with_tflm(zoo_dir, tmp_path, name):
     ops = {op.name for op in read_tflite(model).ops}
     gen = write_sources(model, tmp_path / "src", None, None, strict=False)
     x = random_inputs(model, 24, seed=2, scale=1.5)
-    ref = tflm_outputs(model, x)
+    ref, who = reference_outputs(model, x)  # TFLM; LiteRT only where TFLM cannot load it
+    assert who == "TFLM" or name == "flatten_dynamic_batch", who
     builds = [[]] + ([["-DKWS_FORCE_DSP"]] if ops & DSP_OPS else [])
     for flags in builds:
         binary = build_host(tmp_path / "src", tmp_path / f"host{len(flags)}", sanitize=True,
                             extra_flags=flags)
         got = host.network(binary, x, gen.output_size, x.dtype, ref.dtype)
         assert np.array_equal(got, ref), \
-            f"{name} {sorted(ops)} {flags}: {int((got != ref).sum())} of {ref.size} outputs differ"
+            f"{name} {sorted(ops)} {flags}: {int((got != ref).sum())} of {ref.size} outputs " \
+            f"differ from {who}"
+
+
+def test_shape_only_ops_of_a_dynamic_batch_flatten_drop_out(zoo_dir):
+    """SHAPE -> STRIDED_SLICE -> PACK only feed RESHAPE's shape argument: no kernels needed."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    model = zoo_model(zoo_dir, "flatten_dynamic_batch")
+    m = fb.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    in_file = {names[max(c.builtinCode, c.deprecatedBuiltinCode)] for c in m.operatorCodes}
+    assert "SHAPE" in in_file
+    assert [op.name for op in read_tflite(model).ops] == ["MUL", "RESHAPE", "SOFTMAX"]
 
 
 def test_every_op_in_the_table_has_zoo_models(zoo_dir):

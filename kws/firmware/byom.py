@@ -45,7 +45,7 @@ def run(model_path: str | Path, out: str | Path, inputs: str | Path | None = Non
     from kws.firmware.codegen import write_sources
     from kws.firmware.emulator import Harness
     from kws.firmware import host
-    from kws.firmware.referee import litert_outputs, random_inputs, tflm_outputs
+    from kws.firmware.referee import litert_outputs, random_inputs, reference_outputs
     from kws.firmware.report import op_table
     from kws.firmware.toolchain import build_host, build_m4, elf_sizes
 
@@ -67,7 +67,8 @@ def run(model_path: str | Path, out: str | Path, inputs: str | Path | None = Non
            "scratch_bytes": gen.scratch_bytes, "input": [gen.input_dtype, list(gen.input_shape)],
            "output": [gen.output_dtype, gen.output_size], "checks": {}}
     for name, x in sets.items():
-        ref = tflm_outputs(model, x)
+        ref, who = reference_outputs(model, x)
+        res["referee"] = who
         got = host.network(binary, x, gen.output_size, in_dt, out_dt)
         row = {"inputs": len(x), "host_equal_tflm": int(np.all(got == ref, axis=1).sum())}
         try:
@@ -78,7 +79,7 @@ def run(model_path: str | Path, out: str | Path, inputs: str | Path | None = Non
         res["checks"][name] = row
     h = Harness(elf)
     x = np.concatenate(list(sets.values()))[:max(1, n_emulate)]
-    ref = tflm_outputs(model, x)
+    ref, _ = reference_outputs(model, x)
     jobs = [h.run_features(x[i]) for i in range(len(x))]
     res["checks"]["emulated"] = {"inputs": len(x), "m4_equal_tflm": int(sum(
         np.array_equal(j.logits, ref[i]) for i, j in enumerate(jobs)))}
@@ -104,6 +105,7 @@ def run(model_path: str | Path, out: str | Path, inputs: str | Path | None = Non
 def report(res: dict) -> str:
     """The human-readable summary ``kws firmware`` prints."""
     ops = res["ops"]
+    who = res.get("referee", "TFLM")
     lines = [f"{res['model']}: {len(ops)} ops, {res['macs']:,} MACs, input "
              f"{res['input'][0]}{res['input'][1]}, output {res['output'][0]}[{res['output'][1]}]",
              f"  flash {res['flash_bytes']:,} B (weights and tables {res['weight_bytes']:,} B); "
@@ -122,13 +124,13 @@ def report(res: dict) -> str:
                      f"{cpm:>10s}{'  in place' if r.get('in_place') else ''}")
     for name, c in res["checks"].items():
         if name == "emulated":
-            lines.append(f"  bit-exact with TFLM, Cortex-M4 build in the emulator: "
+            lines.append(f"  bit-exact with {who}, Cortex-M4 build in the emulator: "
                          f"{c['m4_equal_tflm']}/{c['inputs']} inputs")
             continue
         lite = (f"; LiteRT's reference kernels equal TFLM on {c['litert_equal_tflm']}/"
                 f"{c['inputs']}" if "litert_equal_tflm" in c else
                 f"; LiteRT: {c.get('litert_error')}")
-        lines.append(f"  bit-exact with TFLM, host build (ASan/UBSan), {name} inputs: "
+        lines.append(f"  bit-exact with {who}, host build (ASan/UBSan), {name} inputs: "
                      f"{c['host_equal_tflm']}/{c['inputs']}{lite}")
     if any(c.get("litert_equal_tflm", c["inputs"]) < c["inputs"] for c in res["checks"].values()
            if "inputs" in c and "host_equal_tflm" in c):

@@ -73,7 +73,8 @@ class Graph:
 
 
 def read_tflite(model: bytes) -> Graph:
-    """Tensors, ops (builtin names and options), inputs and outputs of subgraph 0."""
+    """Tensors, ops (builtin names and options), inputs and outputs of subgraph 0; ops whose
+    results do not reach an output (see _feeding_outputs) are left out."""
     from ai_edge_litert import schema_py_generated as fb
 
     try:
@@ -113,5 +114,48 @@ def read_tflite(model: bytes) -> Graph:
             name = f"CUSTOM({code.customCode!r})"
         ops.append(Op(name, [int(i) for i in op.inputs], [int(i) for i in op.outputs],
                       op.builtinOptions))
-    return Graph(tensors, ops, [int(i) for i in sg.inputs], [int(i) for i in sg.outputs])
+    g = Graph(tensors, ops, [int(i) for i in sg.inputs], [int(i) for i in sg.outputs])
+    g.ops = [op for op in g.ops if op in _feeding_outputs(g)]
+    for op in g.ops:  # shapes computed at run time (a dynamic-batch Flatten), made static
+        x, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        sig = sg.tensors[out.index].shapeSignature
+        if sig is None or all(d >= 0 for d in list(sig)[1:]):
+            continue
+        if op.name == "RESHAPE" and out.size != x.size:
+            out.shape = _static_shape([int(d) for d in sig], x.size, out.name)
+        elif op.name in _SAME_SHAPE:
+            out.shape = x.shape
+        elif op.name == "FULLY_CONNECTED":
+            od, idp = g.tensors[op.inputs[1]].shape
+            out.shape = (x.size // idp, od)
+    return g
+
+
+_SAME_SHAPE = {"SOFTMAX", "LOGISTIC", "RELU", "RELU6", "QUANTIZE", "DEQUANTIZE"}
+
+
+def _static_shape(sig: list, size: int, name: str) -> tuple:
+    """A shape signature with -1s at batch 1: the batch is 1 and one other -1 takes the rest."""
+    shape = [1 if i == 0 and d < 0 else d for i, d in enumerate(sig)]
+    known = int(np.prod([d for d in shape if d >= 0]))
+    if shape.count(-1) > 1 or known == 0 or size % known:
+        raise CodegenError(f"tensor {name!r} has a shape computed at run time ({sig}): convert "
+                           "the model with a fixed batch size of 1")
+    return tuple(size // known if d < 0 else d for d in shape)
+
+
+_SHAPE_ARG = {"RESHAPE": 1}  # an op's inputs that only give a shape (static here)
+
+
+def _feeding_outputs(g: Graph) -> list:
+    """The ops whose results reach the graph's outputs, not counting RESHAPE's shape argument:
+    so the SHAPE -> STRIDED_SLICE -> PACK chain a dynamic-batch Flatten adds (shapes are
+    static on the microcontroller) drops out instead of needing kernels."""
+    needed, keep = set(g.outputs), []
+    for op in reversed(g.ops):
+        if any(o in needed for o in op.outputs):
+            keep.append(op)
+            n = _SHAPE_ARG.get(op.name, len(op.inputs))
+            needed |= {i for i in op.inputs[:n] if i >= 0}
+    return keep
 

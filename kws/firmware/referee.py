@@ -50,12 +50,14 @@ def tflm_outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
 
 def random_inputs(model: bytes, n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
     """``n`` random inputs: uniform int8, or for a float input N(0, scale^2) float32."""
-    shape, dtype, _ = tflm_io(model)
+    from kws.firmware.graph import read_tflite
+
+    g = read_tflite(model)
+    t = g.tensors[g.inputs[0]]
     rng = np.random.default_rng(seed)
-    size = int(np.prod(shape[1:]))
-    if dtype == np.int8:
-        return rng.integers(-128, 128, (n, size)).astype(np.int8)
-    return (rng.standard_normal((n, size)) * scale).astype(dtype)
+    if t.dtype == "int8":
+        return rng.integers(-128, 128, (n, t.size)).astype(np.int8)
+    return (rng.standard_normal((n, t.size)) * scale).astype(np.float32)
 
 
 def litert_outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
@@ -73,3 +75,12 @@ def litert_outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
         it.invoke()
         outs.append(it.get_tensor(o["index"]).reshape(-1).copy())
     return np.stack(outs)
+
+
+def reference_outputs(model: bytes, inputs: np.ndarray) -> tuple[np.ndarray, str]:
+    """TFLM's outputs, or where TFLM cannot run the model at all (e.g. a shape computed at run
+    time) LiteRT's reference kernels', and which one answered."""
+    try:
+        return tflm_outputs(model, inputs), "TFLM"
+    except KwsError as err:
+        return litert_outputs(model, inputs), f"LiteRT ({err})"
