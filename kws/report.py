@@ -557,11 +557,13 @@ def section_int8(pg: Page) -> None:
 
 
 def _firmware_agreement(fw: Optional[dict]) -> str:
-    """The firmware's C engine against LiteRT and its C MFCC against Python, when it ran."""
-    if not fw or "litert" not in fw:
+    """The firmware's C engine against TFLM (LiteRT before issue 18) and its C MFCC against
+    Python, when it ran."""
+    if not fw or not ("tflm" in fw or "litert" in fw):
         return ""
-    lit, mf = fw["litert"], fw.get("mfcc") or {}
-    text = (f"The firmware's C engine gives LiteRT's exact int8 outputs on "
+    lit, mf = fw.get("tflm") or fw["litert"], fw.get("mfcc") or {}
+    who = "TFLM's" if "tflm" in fw else "LiteRT's"
+    text = (f"The firmware's C engine gives {who} exact int8 outputs on "
             f"{lit.get('host_exact_clips')}/{lit.get('clips')} test clips (host build)"
             + (f", and the emulated Cortex-M4 build on {lit.get('emulated_clips')} clips "
                f"{'bit-exactly' if lit.get('emulated_bit_exact') else 'NOT bit-exactly'}"

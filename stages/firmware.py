@@ -2,8 +2,9 @@
 builds, the Arduino sketch folder (build/firmware/arduino/kws_mcu), and the checks and figures
 in reports/firmware/metrics.json:
 
-- bit-exactness of the C network with LiteRT's reference kernels on the whole test split
-  (host build), and of the Cortex-M4 build (emulated) on `firmware.emulate_clips` clips;
+- bit-exactness of the C network with TFLM's reference kernels (tflite-micro's Python
+  interpreter) on the whole test split (host build), and of the Cortex-M4 build (emulated) on
+  `firmware.emulate_clips` clips; agreement with LiteRT's reference kernels for comparison;
 - the C MFCC against kws.features on test clips (quantized model input);
 - flash and RAM from the ELF and the emulated stack, arena vs the largest live set;
 - cycles per stage (features, network, post-processing) under the Cortex-M4 timing model
@@ -67,8 +68,9 @@ def main(argv=None) -> None:
           f"(arena {metrics['arena_bytes']} B, largest live set {metrics['largest_live_bytes']} B); "
           f"network {n['dsp']['cycles']} cycles = {n['dsp']['cycles_per_mac']:.2f} cycles/MAC "
           f"({n['dsp']['ms']:.1f} ms at {fp.clock_hz / 1e6:g} MHz; portable C "
-          f"{n['portable']['cycles_per_mac']:.2f}); LiteRT agreement "
-          f"{metrics['litert']['host_exact_clips']}/{metrics['litert']['clips']} clips")
+          f"{n['portable']['cycles_per_mac']:.2f}); bit-exact with TFLM on "
+          f"{metrics['tflm']['host_exact_clips']}/{metrics['tflm']['clips']} clips (LiteRT "
+          f"{metrics['litert']['host_exact_clips']})")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
  * final kws_mark(KWS_STAGE_DONE), and reads the results back. kws_mark() calls delimit the
  * stages the timing model attributes cycles to (their addresses come from the ELF symbols).
  *   mode 0: audio clip -> features -> network -> post-processing
- *   mode 1: int8 features (already quantized) -> network */
+ *   mode 1: model input (int8 features, already quantized; float for a float-input model)
+ *           -> network
+ * Post-processing runs on int8 outputs only (a float-output model reports label -1). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,14 +14,21 @@
 #include "model.h"
 #include "model_settings.h"
 
+#ifndef KWS_MODEL_INPUT_INT8  /* a model.h without float ends (hand-written stubs): int8 */
+#define KWS_MODEL_INPUT_INT8 1
+#define KWS_MODEL_OUTPUT_INT8 1
+typedef int8_t kws_model_input_t;
+typedef int8_t kws_model_output_t;
+#endif
+
 enum { KWS_STAGE_IDLE = 0, KWS_STAGE_FEATURES = 1, KWS_STAGE_NETWORK = 2,
        KWS_STAGE_POSTPROCESS = 3, KWS_STAGE_DONE = 4 };
 
 typedef struct {
     uint32_t mode;
     int16_t audio[KWS_CLIP_SAMPLES];
-    int8_t features[KWS_MODEL_INPUT_SIZE];
-    int8_t logits[KWS_MODEL_OUTPUT_SIZE];
+    kws_model_input_t features[KWS_MODEL_INPUT_SIZE];
+    kws_model_output_t logits[KWS_MODEL_OUTPUT_SIZE];
     int32_t label;
     float score;
     int32_t is_new;
@@ -29,13 +38,14 @@ __attribute__((section(".noinit"), used, aligned(8))) volatile kws_mailbox_t kws
 
 /* The mailbox layout, read by the emulator from the ELF (nothing hand-copied to Python):
  * offsets of mode, audio, features, logits, label, score, is_new; then the sizes of
- * audio (samples), features and logits. */
-__attribute__((used, section(".rodata.kws_keep"))) const uint32_t kws_mailbox_layout[10] = {
+ * audio (samples), features and logits; then the bytes of one feature and one logit. */
+__attribute__((used, section(".rodata.kws_keep"))) const uint32_t kws_mailbox_layout[12] = {
     offsetof(kws_mailbox_t, mode), offsetof(kws_mailbox_t, audio),
     offsetof(kws_mailbox_t, features), offsetof(kws_mailbox_t, logits),
     offsetof(kws_mailbox_t, label), offsetof(kws_mailbox_t, score),
     offsetof(kws_mailbox_t, is_new),
     KWS_CLIP_SAMPLES, KWS_MODEL_INPUT_SIZE, KWS_MODEL_OUTPUT_SIZE,
+    sizeof(kws_model_input_t), sizeof(kws_model_output_t),
 };
 
 static kws_recognizer_t recognizer;
@@ -45,22 +55,31 @@ __attribute__((noinline, used)) void kws_mark(int stage)
     __asm volatile("" : : "r"(stage) : "memory");
 }
 
+/* called by kws_model_invoke before each op (its index) and after the last (-1), built
+ * with -DKWS_PROFILE_OPS: the emulator attributes cycles to ops by watching it */
+__attribute__((noinline, used)) void kws_op_mark(int op)
+{
+    __asm volatile("" : : "r"(op) : "memory");
+}
+
 int main(void)
 {
     kws_recognizer_init(&recognizer);
-#if KWS_FEATURES_MATCH_MODEL
+#if KWS_FEATURES_MATCH_MODEL && KWS_MODEL_INPUT_INT8
     if (kws_mailbox.mode == 0) {
         kws_mark(KWS_STAGE_FEATURES);
         kws_features_clip((const int16_t *)kws_mailbox.audio, kws_model_input());
         kws_mark(KWS_STAGE_IDLE);  /* the copy-back is not part of the timed stages */
-        memcpy((void *)kws_mailbox.features, kws_model_input(), KWS_MODEL_INPUT_SIZE);
+        memcpy((void *)kws_mailbox.features, kws_model_input(), sizeof kws_mailbox.features);
     } else
 #endif
     {
-        memcpy(kws_model_input(), (const void *)kws_mailbox.features, KWS_MODEL_INPUT_SIZE);
+        memcpy(kws_model_input(), (const void *)kws_mailbox.features, sizeof kws_mailbox.features);
     }
     kws_mark(KWS_STAGE_NETWORK);
     kws_model_invoke();
+    kws_mark(KWS_STAGE_IDLE);  /* the warm-up below is neither network nor the timed update */
+#if KWS_MODEL_OUTPUT_INT8
     /* a full averaging window of earlier results, so the timed update is the steady state */
     for (int32_t t = -KWS_AVERAGE_WINDOW_MS; t < 0; t += (int32_t)KWS_STRIDE_MS) {
         kws_recognizer_update(&recognizer, kws_model_output(), t);
@@ -68,7 +87,10 @@ int main(void)
     kws_mark(KWS_STAGE_POSTPROCESS);
     kws_recognition_t r = kws_recognizer_update(&recognizer, kws_model_output(), 0);
     kws_mark(KWS_STAGE_IDLE);
-    memcpy((void *)kws_mailbox.logits, kws_model_output(), KWS_MODEL_OUTPUT_SIZE);
+#else
+    kws_recognition_t r = {.label = -1, .score = 0.0f, .is_new = 0};
+#endif
+    memcpy((void *)kws_mailbox.logits, kws_model_output(), sizeof kws_mailbox.logits);
     kws_mailbox.label = r.label;
     kws_mailbox.score = r.score;
     kws_mailbox.is_new = r.is_new;

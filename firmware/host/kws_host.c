@@ -1,5 +1,6 @@
 /* Host test harness: runs the generated engine on batches read from stdin.
- *   kws_host net       int8 inputs  [n][KWS_MODEL_INPUT_SIZE]  -> int8 logits [n][KWS_MODEL_OUTPUT_SIZE]
+ *   kws_host net       inputs [n][KWS_MODEL_INPUT_SIZE] -> outputs [n][KWS_MODEL_OUTPUT_SIZE]
+ *                      (int8, or float32 for a model with float ends)
  *   kws_host features  int16 clips  [n][KWS_CLIP_SAMPLES]      -> int8 features [n][KWS_MODEL_INPUT_SIZE]
  *   kws_host mfcc      int16 clips  [n][KWS_CLIP_SAMPLES]      -> float32 MFCC [n][frames][mfcc]
  *   kws_host trace     like net, but writes every op's output (built with -DKWS_TRACE_OPS)
@@ -12,6 +13,13 @@
 #include "kws_postprocess.h"
 #include "model.h"
 #include "model_settings.h"
+
+#ifndef KWS_MODEL_INPUT_INT8  /* a model.h without float ends (hand-written stubs): int8 */
+#define KWS_MODEL_INPUT_INT8 1
+#define KWS_MODEL_OUTPUT_INT8 1
+typedef int8_t kws_model_input_t;
+typedef int8_t kws_model_output_t;
+#endif
 
 static int16_t clip[KWS_CLIP_SAMPLES];
 
@@ -30,9 +38,13 @@ int main(int argc, char **argv)
     if (strcmp(mode, "net") == 0 || strcmp(mode, "trace") == 0) {
         const int trace = mode[0] == 't';
         size_t got;
-        while ((got = fread(kws_model_input(), 1, KWS_MODEL_INPUT_SIZE, stdin)) == KWS_MODEL_INPUT_SIZE) {
+        while ((got = fread(kws_model_input(), sizeof(kws_model_input_t), KWS_MODEL_INPUT_SIZE,
+                            stdin)) == KWS_MODEL_INPUT_SIZE) {
             kws_model_invoke();
-            if (!trace) fwrite(kws_model_output(), 1, KWS_MODEL_OUTPUT_SIZE, stdout);
+            if (!trace) {
+                fwrite(kws_model_output(), sizeof(kws_model_output_t), KWS_MODEL_OUTPUT_SIZE,
+                       stdout);
+            }
         }
         return got == 0 ? 0 : 2;
     }

@@ -67,6 +67,7 @@ class RunResult:
     mailbox: bytes
     stack_bytes: int             # high-water mark of the stack
     functions: dict = field(default_factory=dict)  # function -> cycles (profile=True)
+    op_cycles: dict = field(default_factory=dict)  # op index -> cycles (kws_op_mark)
 
 
 @dataclass
@@ -136,17 +137,22 @@ class Emulator:
         cycles = {s: 0 for s in STAGES}
         insns = {s: 0 for s in STAGES}
         classes = {s: {} for s in STAGES}
-        state = {"stage": "startup", "prev": None}
+        state = {"stage": "startup", "prev": None, "op": -1}
         funcs: dict = {}
+        ops: dict = {}
         mark_addr = self.symbol("kws_mark")[0] & ~1
+        op_mark = self.image.symbols.get("kws_op_mark")
 
         def on_block(uc_, addr, size, _):
             stage = state["stage"]
             prev = state["prev"]
-            if prev is not None and prev.ends_in_branch and addr != prev.fallthrough:
-                cycles[stage] += timing.P_REFILL
             bc = self._cost(uc_, addr, size)
-            cycles[stage] += bc.cycles
+            c = bc.cycles
+            if prev is not None and prev.ends_in_branch and addr != prev.fallthrough:
+                c += timing.P_REFILL
+            cycles[stage] += c
+            if state["op"] >= 0:
+                ops[state["op"]] = ops.get(state["op"], 0) + c
             if profile:
                 f = self._function_of(addr)
                 funcs[f] = funcs.get(f, 0) + bc.cycles
@@ -162,8 +168,15 @@ class Emulator:
             if code == 4:
                 uc_.emu_stop()
 
+        def on_op(uc_, addr, size, _):
+            op = uc_.reg_read(UC_ARM_REG_R0)
+            state["op"] = op if op < 0x80000000 else -1
+
         uc.hook_add(UC_HOOK_BLOCK, on_block)
         uc.hook_add(UC_HOOK_CODE, on_mark, begin=mark_addr, end=mark_addr)
+        if op_mark is not None:
+            a = op_mark[0] & ~1
+            uc.hook_add(UC_HOOK_CODE, on_op, begin=a, end=a)
         sp, reset = struct.unpack("<II", bytes(uc.mem_read(0, 8)))
         uc.reg_write(UC_ARM_REG_SP, sp)
         try:
@@ -179,20 +192,21 @@ class Emulator:
         stack = bytes(uc.mem_read(s_lo, s_hi - s_lo))
         untouched = len(stack) - len(stack.lstrip(bytes([PAINT])))
         out = bytes(uc.mem_read(mb_addr, mb_size))
-        return RunResult(cycles, insns, classes, out, (s_hi - s_lo) - untouched, funcs)
+        return RunResult(cycles, insns, classes, out, (s_hi - s_lo) - untouched, funcs, ops)
 
 
 @dataclass
 class Job:
     """What one emulated run computed."""
-    features: np.ndarray | None   # int8 model input (mode 0: computed from the audio)
-    logits: np.ndarray            # int8 network output
+    features: np.ndarray | None   # model input (mode 0: computed from the audio)
+    logits: np.ndarray            # network output (int8; float32 for a float-output model)
     label: int                    # post-processing's top label (-1: too few results)
     score: float
     cycles: dict
     instructions: dict
     classes: dict
     stack_bytes: int
+    op_cycles: dict = field(default_factory=dict)   # op index -> cycles
 
 
 class Harness(Emulator):
@@ -204,12 +218,14 @@ class Harness(Emulator):
         addr, _ = self.symbol("kws_mailbox_layout")
         for seg_addr, data in self.image.segments:
             if seg_addr <= addr < seg_addr + len(data):
-                self.layout = struct.unpack_from("<10I", data, addr - seg_addr)
+                self.layout = struct.unpack_from("<12I", data, addr - seg_addr)
                 break
         else:
             raise EmulatorError(f"{self.elf_path}: kws_mailbox_layout not in a loaded segment")
         (self.o_mode, self.o_audio, self.o_feat, self.o_logits, self.o_label, self.o_score,
-         self.o_new, self.n_audio, self.n_feat, self.n_logits) = self.layout
+         self.o_new, self.n_audio, self.n_feat, self.n_logits, in_bytes, out_bytes) = self.layout
+        self.in_dtype = np.dtype(np.float32 if in_bytes == 4 else np.int8)
+        self.out_dtype = np.dtype(np.float32 if out_bytes == 4 else np.int8)
 
     def _job(self, mode: int, audio=None, features=None) -> Job:
         mb = bytearray(self.symbol("kws_mailbox")[1])
@@ -220,18 +236,19 @@ class Harness(Emulator):
                 raise EmulatorError(f"audio has {len(a)} samples; the firmware takes {self.n_audio}")
             mb[self.o_audio:self.o_audio + 2 * len(a)] = a.astype("<i2").tobytes()
         if features is not None:
-            f = np.asarray(features, np.int8).reshape(-1)
+            f = np.asarray(features).astype(self.in_dtype).reshape(-1)
             if len(f) != self.n_feat:
                 raise EmulatorError(f"features have {len(f)} values; the model takes {self.n_feat}")
-            mb[self.o_feat:self.o_feat + len(f)] = f.tobytes()
+            mb[self.o_feat:self.o_feat + f.nbytes] = f.tobytes()
         r = self.run(bytes(mb))
         out = r.mailbox
-        feats = np.frombuffer(out[self.o_feat:self.o_feat + self.n_feat], np.int8).copy()
-        logits = np.frombuffer(out[self.o_logits:self.o_logits + self.n_logits], np.int8).copy()
+        nf, nl = self.n_feat * self.in_dtype.itemsize, self.n_logits * self.out_dtype.itemsize
+        feats = np.frombuffer(out[self.o_feat:self.o_feat + nf], self.in_dtype).copy()
+        logits = np.frombuffer(out[self.o_logits:self.o_logits + nl], self.out_dtype).copy()
         label = struct.unpack_from("<i", out, self.o_label)[0]
         score = struct.unpack_from("<f", out, self.o_score)[0]
         return Job(feats if mode == 0 else None, logits, label, score, r.cycles, r.instructions,
-                   r.classes, r.stack_bytes)
+                   r.classes, r.stack_bytes, r.op_cycles)
 
     def run_audio(self, audio_int16) -> Job:
         """Features, network and post-processing on one clip of int16 samples."""

@@ -21,10 +21,13 @@ def _run(binary: str | Path, mode: str, data: bytes) -> bytes:
     return res.stdout
 
 
-def network(binary, q_inputs: np.ndarray, out_size: int) -> np.ndarray:
-    """int8 logits ``[n, out_size]`` of the C network on int8 inputs ``[n, ...]``."""
-    x = np.ascontiguousarray(q_inputs, np.int8).reshape(len(q_inputs), -1)
-    return np.frombuffer(_run(binary, "net", x.tobytes()), np.int8).reshape(len(x), out_size)
+def network(binary, q_inputs: np.ndarray, out_size: int, in_dtype=np.int8,
+            out_dtype=np.int8) -> np.ndarray:
+    """Outputs ``[n, out_size]`` of the C network on inputs ``[n, ...]`` (int8 logits on
+    int8 inputs; other dtypes for a model with float ends)."""
+    x = np.ascontiguousarray(np.asarray(q_inputs).astype(in_dtype)).reshape(len(q_inputs), -1)
+    out = _run(binary, "net", x.tobytes())
+    return np.frombuffer(out, out_dtype).reshape(len(x), out_size)
 
 
 def trace(binary, q_input: np.ndarray) -> bytes:

@@ -45,7 +45,12 @@ def _compile(cmd: list[str]) -> None:
 
 
 def _sources(gen_dir: Path, harness: Path) -> list[str]:
-    srcs = sorted(RUNTIME.glob("*.c")) + [gen_dir / "model.c", gen_dir / "features_tables.c"]
+    """The runtime (the op kernels model.c includes, no others), the generated files and the
+    harness."""
+    model_c = (gen_dir / "model.c").read_text() if (gen_dir / "model.c").is_file() else ""
+    srcs = [f for f in sorted(RUNTIME.glob("*.c"))
+            if not f.name.startswith("kws_op_") or f'#include "{f.stem}.h"' in model_c]
+    srcs += [gen_dir / "model.c", gen_dir / "features_tables.c"]
     srcs += sorted(harness.glob("*.c"))
     return [str(s) for s in srcs]
 
@@ -73,13 +78,14 @@ def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False,
              harness: str | Path | None = None) -> Path:
     """The Cortex-M4F harness ELF; ``portable`` leaves the DSP-extension kernels out (the
     plain C baseline, same bits). ``harness``: a C file in place of
-    firmware/cortex_m4/kws_m4_harness.c (the startup code and the linker script stay)."""
+    firmware/cortex_m4/kws_m4_harness.c (the startup code and the linker script stay). Each op
+    calls kws_op_mark (a few cycles) so the emulator can time it."""
     gcc = find_tool("arm-none-eabi-gcc")
     gen_dir, out = Path(gen_dir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cm4 = FIRMWARE_DIR / "cortex_m4"
     cmd = [gcc, *M4_FLAGS, *WARN, "-ffunction-sections", "-fdata-sections",
-           f"-I{RUNTIME}", f"-I{gen_dir}"]
+           "-DKWS_PROFILE_OPS", f"-I{RUNTIME}", f"-I{gen_dir}"]
     if portable:
         cmd += ["-DKWS_PORTABLE"]
     srcs = _sources(gen_dir, cm4)
