@@ -405,12 +405,81 @@ class MinifloatParams(Section):
 class FirmwareParams(Section):
     """C engine from the int8 .tflite, its builds, and the emulated Cortex-M4 run."""
 
-    average_window_ms: int = Field(ge=1, le=5000, description="post-processing: posteriors averaged over this")
-    detection_threshold: float = Field(gt=0.0, le=1.0, description="averaged probability that reports a word")
-    suppression_ms: int = Field(ge=0, le=60000, description="no repeat of a word within")
-    minimum_count: int = Field(ge=1, le=63, description="results needed in the window")
     emulate_clips: int = Field(ge=1, le=500, description="test clips run end to end in the Cortex-M4 emulator")
     clock_hz: int = Field(ge=1_000_000, le=1_000_000_000, description="MCU clock for the latency (nRF52840: 64 MHz)")
+
+
+# --- streaming (stages/stream.py; firmware/runtime/kws_stream.c, kws/stream) ---------------------
+def _range(v: tuple, what: str, lo: float, hi: float) -> tuple:
+    a, b = v
+    if not lo <= a <= b <= hi:
+        raise ValueError(f"{what} needs [low, high] with {lo} <= low <= high <= {hi} (got {list(v)})")
+    return v
+
+
+class StreamParams(Section):
+    """Always-on detection: the streaming recognizer the firmware builds (kws_stream.c) and
+    the stream stage's long test streams, scoring and threshold calibration."""
+
+    # the recognizer (firmware/runtime/kws_stream.c + kws_postprocess.c; stream_settings.h)
+    period_ms: int = Field(ge=1, le=5000, description="the network runs every this; a multiple of features.stride_ms")
+    average_window_ms: int = Field(ge=1, le=5000, description="RecognizeCommands: posteriors averaged over this")
+    detection_threshold: float = Field(gt=0.0, lt=1.0, description="averaged probability that reports a word, "
+                                       "in the firmware stage's builds (the stream stage's sketch gets the calibrated one)")
+    suppression_ms: int = Field(ge=0, le=60000, description="no repeat of a word within")
+    minimum_count: int = Field(ge=1, le=64, description="results needed in the window")
+    # calibration and scoring
+    target_fa_per_hour: Optional[float] = Field(gt=0, description="the stream stage picks the lowest "
+                                                "threshold meeting this on the synthetic stream; null: keep detection_threshold")
+    threshold_grid: tuple[float, float, float] = Field(description="[low, high, step] of the DET curve's thresholds")
+    hit_window_ms: int = Field(ge=0, le=5000, description="a detection counts for a keyword from its onset "
+                               "to this long after its end")
+    # the synthetic stream (test split)
+    minutes: float = Field(gt=0, le=1440, description="length of the synthetic stream")
+    seed: int = Field(description="stream draws, with data.seed")
+    keyword_share: float = Field(gt=0, le=1, description="share of the spoken words that are keywords "
+                                 "(the rest: other words of the test split, negatives)")
+    gap_s: tuple[float, float] = Field(description="pause from one word's end to the next word, seconds")
+    noise_segment_s: tuple[float, float] = Field(description="background noise changes file and level this often")
+    snr_db: tuple[float, float] = Field(description="noise level of a segment against the speech level, dB")
+    silence_share: float = Field(ge=0, le=1, description="share of noise segments that are near silence "
+                                 "(noise 60 dB below the speech level)")
+    speech_dbfs: float = Field(ge=-60, le=-3, description="active-speech RMS level of a word at gain 0, dBFS")
+    gain_db: tuple[float, float] = Field(description="word level around speech_dbfs, dB")
+    reverb_probability: float = Field(ge=0, le=1, description="words through a generated room impulse response")
+    rt60_s: tuple[float, float] = Field(description="reverb time range, seconds")
+    real: bool = Field(description="also a stream of the real clips of train.real_samples_dir, when present")
+    # checks and cost
+    emulate_seconds: float = Field(ge=0, le=600, description="host vs emulated Cortex-M4 decisions on this "
+                                   "much of the synthetic stream (0: skipped)")
+    timed_steps: int = Field(ge=1, le=20, description="streaming steps timed on the Cortex-M4 model")
+    workers: int = Field(ge=1, le=64, description="host processes running the network over the stream "
+                         "(the results do not depend on it)")
+
+    @field_validator("gap_s", "noise_segment_s", "snr_db", "gain_db", "rt60_s")
+    @classmethod
+    def _ranges_ok(cls, v, info):
+        lo, hi = {"gap_s": (0.0, 60.0), "noise_segment_s": (0.5, 600.0), "snr_db": (-20.0, 80.0),
+                  "gain_db": (-40.0, 20.0), "rt60_s": (0.01, 3.0)}[info.field_name]
+        return _range(v, f"stream.{info.field_name}", lo, hi)
+
+    @field_validator("threshold_grid")
+    @classmethod
+    def _grid_ok(cls, v):
+        lo, hi, step = v
+        if not (0 < lo <= hi < 1 and step > 0 and (hi - lo) / step <= 2000):
+            raise ValueError(f"stream.threshold_grid needs [low, high, step] with 0 < low <= high < 1, "
+                             f"step > 0 and at most 2000 steps (got {list(v)})")
+        return v
+
+    def thresholds(self) -> list[float]:
+        """The DET curve's thresholds (float32 values, as the C recognizer compares them)."""
+        import numpy as np
+
+        lo, hi, step = self.threshold_grid
+        n = int(round((hi - lo) / step)) + 1
+        return sorted({float(np.float32(round(lo + k * step, 6))) for k in range(n)})
+
 
 # --- pruning (prune; kws/prune) --------------------------------------------------------------------
 def _fractions(values: list[float], what: str, one: str) -> list[float]:
@@ -493,7 +562,25 @@ class Params(Section):
     minifloat: MinifloatParams
     convert: ConvertParams
     firmware: FirmwareParams
+    stream: StreamParams
     prune: PruneParams
+
+    @model_validator(mode="after")
+    def _stream_fits(self) -> "Params":
+        st, stride = self.stream, self.features.stride_ms
+        if st.period_ms % stride:
+            raise ValueError(f"stream.period_ms = {st.period_ms} must be a multiple of "
+                             f"features.stride_ms = {stride} (a frame is the unit of new audio)")
+        held = st.average_window_ms // st.period_ms + 1
+        if held > 64:
+            raise ValueError(f"stream.average_window_ms = {st.average_window_ms} holds {held} "
+                             f"results at stream.period_ms = {st.period_ms}: the firmware keeps 64; "
+                             "use a shorter window or a longer period")
+        if st.minimum_count > held:
+            raise ValueError(f"stream.minimum_count = {st.minimum_count} is more than the "
+                             f"{held} results a {st.average_window_ms} ms window holds at "
+                             f"stream.period_ms = {st.period_ms}: nothing would be detected")
+        return self
 
 
 def _format(err: ValidationError, raw: dict, source: str = "params.yaml") -> str:

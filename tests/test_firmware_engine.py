@@ -263,7 +263,7 @@ def test_stage_errors_are_one_line(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "convert" in res.stderr
     bad = tmp_path / "params.yaml"
-    bad.write_text("firmware:\n  detection_threshold: 2\n")
+    bad.write_text("stream:\n  detection_threshold: 2\n")
     res = subprocess.run([sys.executable, str(REPO / "stages" / "firmware.py"), "--params",
                           str(bad)], cwd=REPO, env=env, capture_output=True, text=True)
-    assert res.returncode == 2 and "firmware.detection_threshold" in res.stderr
+    assert res.returncode == 2 and "stream.detection_threshold" in res.stderr

@@ -4,6 +4,11 @@
  *   mode 0: audio clip -> features -> network -> post-processing
  *   mode 1: model input (int8 features, already quantized; float for a float-input model)
  *           -> network
+ *   mode 2: a stream segment: n_samples of audio through kws_stream (new frames, the network
+ *           every period, RecognizeCommands) -> one result per inference (time, label, score,
+ *           is_new, the network's scores). The stream state lives in the mailbox, so the
+ *           emulator continues a stream by passing the mailbox of one run to the next
+ *           (stream_reset = 1 starts a new one, at the threshold in stream_threshold).
  * Post-processing runs on int8 outputs only (a float-output model reports label -1). */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +16,7 @@
 
 #include "kws_features.h"
 #include "kws_postprocess.h"
+#include "kws_stream.h"
 #include "model.h"
 #include "model_settings.h"
 
@@ -24,6 +30,16 @@ typedef int8_t kws_model_output_t;
 enum { KWS_STAGE_IDLE = 0, KWS_STAGE_FEATURES = 1, KWS_STAGE_NETWORK = 2,
        KWS_STAGE_POSTPROCESS = 3, KWS_STAGE_DONE = 4 };
 
+/* at most one inference per stride of audio */
+#define KWS_STREAM_MAX_RESULTS (KWS_CLIP_SAMPLES / KWS_STRIDE_SAMPLES + 1)
+
+typedef struct {
+    int32_t time_ms, label;
+    float score;
+    int32_t is_new;
+    int8_t scores[KWS_MODEL_OUTPUT_SIZE];
+} kws_stream_record_t;
+
 typedef struct {
     uint32_t mode;
     int16_t audio[KWS_CLIP_SAMPLES];
@@ -32,6 +48,15 @@ typedef struct {
     int32_t label;
     float score;
     int32_t is_new;
+    /* mode 2 */
+    uint32_t stream_reset;
+    uint32_t stream_samples;   /* of audio[] */
+    float stream_threshold;
+    uint32_t stream_results;   /* out: inferences in this segment */
+    kws_stream_record_t stream_record[KWS_STREAM_MAX_RESULTS];
+#if KWS_STREAM_AVAILABLE
+    kws_stream_t stream;       /* carried from run to run by the emulator */
+#endif
 } kws_mailbox_t;
 
 __attribute__((section(".noinit"), used, aligned(8))) volatile kws_mailbox_t kws_mailbox;
@@ -48,7 +73,53 @@ __attribute__((used, section(".rodata.kws_keep"))) const uint32_t kws_mailbox_la
     sizeof(kws_model_input_t), sizeof(kws_model_output_t),
 };
 
+/* mode 2's fields: offsets of stream_reset, stream_samples, stream_threshold,
+ * stream_results, stream_record and stream; the record's size, the records' capacity, the
+ * bytes of kws_stream_t (0: no stream module for this model), the offset of the scores in a
+ * record. */
+__attribute__((used, section(".rodata.kws_keep"))) const uint32_t kws_stream_layout[10] = {
+    offsetof(kws_mailbox_t, stream_reset), offsetof(kws_mailbox_t, stream_samples),
+    offsetof(kws_mailbox_t, stream_threshold), offsetof(kws_mailbox_t, stream_results),
+    offsetof(kws_mailbox_t, stream_record),
+#if KWS_STREAM_AVAILABLE
+    offsetof(kws_mailbox_t, stream), sizeof(kws_stream_record_t), KWS_STREAM_MAX_RESULTS,
+    sizeof(kws_stream_t),
+#else
+    0, sizeof(kws_stream_record_t), KWS_STREAM_MAX_RESULTS, 0,
+#endif
+    offsetof(kws_stream_record_t, scores),
+};
+
 static kws_recognizer_t recognizer;
+
+#if KWS_STREAM_AVAILABLE
+static void run_stream(void)
+{
+    kws_stream_t *s = (kws_stream_t *)&kws_mailbox.stream;
+    if (kws_mailbox.stream_reset) {
+        kws_stream_init(s);
+        s->recognizer.threshold = kws_mailbox.stream_threshold;
+    }
+    const int16_t *x = (const int16_t *)kws_mailbox.audio;
+    int32_t left = (int32_t)kws_mailbox.stream_samples, n = 0;
+    while (left > 0) {
+        kws_stream_result_t r;
+        int ran;
+        const int32_t used = kws_stream_process(s, x, left, &ran, &r);
+        x += used;
+        left -= used;
+        if (ran && n < KWS_STREAM_MAX_RESULTS) {
+            volatile kws_stream_record_t *o = &kws_mailbox.stream_record[n++];
+            o->time_ms = r.time_ms;
+            o->label = r.label;
+            o->score = r.score;
+            o->is_new = r.is_new;
+            memcpy((void *)o->scores, kws_model_output(), KWS_MODEL_OUTPUT_SIZE);
+        }
+    }
+    kws_mailbox.stream_results = (uint32_t)n;
+}
+#endif
 
 __attribute__((noinline, used)) void kws_mark(int stage)
 {
@@ -64,6 +135,13 @@ __attribute__((noinline, used)) void kws_op_mark(int op)
 
 int main(void)
 {
+#if KWS_STREAM_AVAILABLE
+    if (kws_mailbox.mode == 2) {
+        run_stream();
+        kws_mark(KWS_STAGE_DONE);
+        return 0;
+    }
+#endif
     kws_recognizer_init(&recognizer);
 #if KWS_FEATURES_MATCH_MODEL && KWS_MODEL_INPUT_INT8
     if (kws_mailbox.mode == 0) {
@@ -81,7 +159,7 @@ int main(void)
     kws_mark(KWS_STAGE_IDLE);  /* the warm-up below is neither network nor the timed update */
 #if KWS_MODEL_OUTPUT_INT8
     /* a full averaging window of earlier results, so the timed update is the steady state */
-    for (int32_t t = -KWS_AVERAGE_WINDOW_MS; t < 0; t += (int32_t)KWS_STRIDE_MS) {
+    for (int32_t t = -KWS_AVERAGE_WINDOW_MS; t < 0; t += KWS_PERIOD_MS) {
         kws_recognizer_update(&recognizer, kws_model_output(), t);
     }
     kws_mark(KWS_STAGE_POSTPROCESS);

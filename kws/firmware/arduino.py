@@ -14,7 +14,8 @@ from kws.firmware.toolchain import FIRMWARE_DIR, M4_FLAGS, RUNTIME, BuildError, 
 
 SKETCH = "kws_mcu"
 FILE_DEPS = ("firmware/arduino",)  # kws.deps
-GENERATED = ("model.c", "model.h", "model_settings.h", "features_tables.c")
+GENERATED = ("model.c", "model.h", "model_settings.h", "features_tables.c", "stream_settings.h",
+             "postprocess_tables.c")
 
 
 def write_sketch(gen_dir: str | Path, out_dir: str | Path) -> Path:

@@ -29,6 +29,7 @@ PAINT = 0xA5
 FLASH_BASE, FLASH_SIZE = 0x00000000, 1 << 20
 RAM_BASE, RAM_SIZE = 0x20000000, 256 << 10
 SCS_BASE, SCS_SIZE = 0xE000E000, 0x1000  # system control space (CPACR lives here)
+UNTIMED_LIMIT_S = 300  # an untimed run (no cycle model) that takes longer ran away
 
 
 class EmulatorError(KwsError):
@@ -110,7 +111,10 @@ class Emulator:
         i = bisect.bisect_right(self._funcs[0], addr) - 1
         return self._funcs[1][i] if i >= 0 else "?"
 
-    def run(self, mailbox: bytes, profile: bool = False) -> RunResult:
+    def run(self, mailbox: bytes, profile: bool = False, timed: bool = True) -> RunResult:
+        """One run from reset to ``kws_mark(KWS_STAGE_DONE)``. ``timed=False`` leaves the
+        cycle model out (no per-block hook: unicorn at full speed; cycles read 0), for runs
+        that only need the results."""
         from unicorn import (UC_ARCH_ARM, UC_HOOK_BLOCK, UC_HOOK_CODE, UC_MODE_MCLASS,
                              UC_MODE_THUMB, Uc, UcError)
         from unicorn.arm_const import UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_SP
@@ -172,23 +176,29 @@ class Emulator:
             op = uc_.reg_read(UC_ARM_REG_R0)
             state["op"] = op if op < 0x80000000 else -1
 
-        uc.hook_add(UC_HOOK_BLOCK, on_block)
+        if timed:
+            uc.hook_add(UC_HOOK_BLOCK, on_block)
         uc.hook_add(UC_HOOK_CODE, on_mark, begin=mark_addr, end=mark_addr)
-        if op_mark is not None:
+        if op_mark is not None and timed:
             a = op_mark[0] & ~1
             uc.hook_add(UC_HOOK_CODE, on_op, begin=a, end=a)
         sp, reset = struct.unpack("<II", bytes(uc.mem_read(0, 8)))
         uc.reg_write(UC_ARM_REG_SP, sp)
         try:
-            uc.emu_start(reset | 1, FLASH_BASE + FLASH_SIZE, count=self.max_instructions)
+            if timed:
+                uc.emu_start(reset | 1, FLASH_BASE + FLASH_SIZE, count=self.max_instructions)
+            else:  # an instruction count would add a hook on every instruction: a time limit
+                uc.emu_start(reset | 1, FLASH_BASE + FLASH_SIZE, timeout=UNTIMED_LIMIT_S * 1_000_000)
         except UcError as err:
             pc = uc.reg_read(UC_ARM_REG_PC)
             raise EmulatorError(f"the firmware faulted in the emulator at pc=0x{pc:08x}: {err}") \
                 from None
         if state["stage"] != "done":
             pc = uc.reg_read(UC_ARM_REG_PC)
-            raise EmulatorError(f"the firmware did not finish within {self.max_instructions} "
-                                f"instructions (stage {state['stage']}, pc=0x{pc:08x})")
+            limit = (f"{self.max_instructions} instructions" if timed
+                     else f"{UNTIMED_LIMIT_S} s of emulation")
+            raise EmulatorError(f"the firmware did not finish within {limit} "
+                                f"(stage {state['stage']}, pc=0x{pc:08x})")
         stack = bytes(uc.mem_read(s_lo, s_hi - s_lo))
         untouched = len(stack) - len(stack.lstrip(bytes([PAINT])))
         out = bytes(uc.mem_read(mb_addr, mb_size))
@@ -257,3 +267,64 @@ class Harness(Emulator):
     def run_features(self, features_int8) -> Job:
         """The network (and post-processing) on already-quantized features."""
         return self._job(1, features=features_int8)
+
+    # --- streaming (mode 2: firmware/runtime/kws_stream.c) -----------------------------------
+    def _stream_layout(self) -> tuple:
+        if not hasattr(self, "_slayout"):
+            if "kws_stream_layout" not in self.image.symbols:
+                raise EmulatorError(f"{self.elf_path}: no kws_stream_layout: not a streaming harness")
+            addr, _ = self.symbol("kws_stream_layout")
+            for seg_addr, data in self.image.segments:
+                if seg_addr <= addr < seg_addr + len(data):
+                    self._slayout = struct.unpack_from("<10I", data, addr - seg_addr)
+                    break
+            if self._slayout[8] == 0:
+                raise EmulatorError("this model's firmware has no stream module (int8 features "
+                                    "that fill the model input and int8 scores are needed)")
+        return self._slayout
+
+    @property
+    def stream_state_bytes(self) -> int:
+        """sizeof(kws_stream_t): the streaming state's RAM on the board."""
+        return int(self._stream_layout()[8])
+
+    def run_stream(self, audio_int16, threshold: float, chunk: int | None = None,
+                   timed_tail: int = 0):
+        """``audio_int16`` through the streaming recognizer from a fresh state, ``chunk``
+        samples per emulator run (at most the harness's audio buffer), the state carried from
+        run to run in the mailbox. The last ``timed_tail`` samples run apart, under the cycle
+        model (at most one chunk). Returns (records, timed): records as a structured array
+        (time_ms, label, score, is_new, scores) of every inference, timed as (inferences in the
+        tail, RunResult of the tail) or None."""
+        (o_reset, o_samples, o_thr, o_nres, o_rec, o_state, rec_size, rec_cap, state_size,
+         o_scores) = self._stream_layout()
+        a = np.asarray(audio_int16, np.int16).reshape(-1)
+        chunk = self.n_audio if chunk is None else int(chunk)
+        if not 0 < chunk <= self.n_audio or not 0 <= timed_tail <= min(chunk, len(a)):
+            raise EmulatorError(f"chunk must be 1..{self.n_audio} samples and the timed tail "
+                                f"at most one chunk (got {chunk}, {timed_tail})")
+        rec = np.dtype({"names": ["time_ms", "label", "score", "is_new", "scores"],
+                        "formats": ["<i4", "<i4", "<f4", "<i4", ("i1", (self.n_logits,))],
+                        "offsets": [0, 4, 8, 12, o_scores], "itemsize": rec_size})
+        mb = bytearray(self.symbol("kws_mailbox")[1])
+        struct.pack_into("<I", mb, self.o_mode, 2)
+        struct.pack_into("<f", mb, o_thr, float(threshold))
+        body = len(a) - timed_tail
+        parts = [(s, min(s + chunk, body), False) for s in range(0, body, chunk)]
+        if timed_tail:
+            parts.append((body, len(a), True))
+        out, timed = [], None
+        for k, (lo, hi, is_timed) in enumerate(parts):
+            struct.pack_into("<I", mb, o_reset, 1 if k == 0 else 0)
+            struct.pack_into("<I", mb, o_samples, hi - lo)
+            mb[self.o_audio:self.o_audio + 2 * (hi - lo)] = a[lo:hi].astype("<i2").tobytes()
+            r = self.run(bytes(mb), timed=is_timed)
+            mb = bytearray(r.mailbox)
+            n = struct.unpack_from("<I", mb, o_nres)[0]
+            if n > rec_cap:
+                raise EmulatorError(f"the harness reported {n} results (capacity {rec_cap})")
+            out.append(np.frombuffer(bytes(mb[o_rec:o_rec + n * rec_size]), rec).copy())
+            if is_timed:
+                timed = (int(n), r)
+        records = np.concatenate(out) if out else np.zeros(0, rec)
+        return records, timed

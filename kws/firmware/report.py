@@ -57,7 +57,9 @@ def _test_audio(raw_dir, data_params, n: int, clip_samples: int) -> tuple[np.nda
 
 
 def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_dir,
-                   mfcc_clips: int = 200, data_params=None) -> dict:
+                   mfcc_clips: int = 200, data_params=None, stream=None) -> dict:
+    """``stream``: the streaming recognizer's settings (``StreamParams``; None: params.yaml's)
+    for stream_settings.h."""
     from kws import config
     from kws.export import interpreters as interp
     from kws.data.feature_files import load_split
@@ -71,10 +73,8 @@ def check_firmware(model: bytes, out: Path, spec, labels, fp, features_dir, raw_
 
     if data_params is None:
         data_params = config.defaults().data
-    pp = {"average_window_ms": fp.average_window_ms, "detection_threshold": fp.detection_threshold,
-          "suppression_ms": fp.suppression_ms, "minimum_count": fp.minimum_count}
     src = out / "src"
-    gen = write_sources(model, src, spec, labels, pp, strict=True)
+    gen = write_sources(model, src, spec, labels, stream, strict=True)
     kws_host = build_host(src, out / "host" / "kws_host")
     elf = build_m4(src, out / "cortex_m4" / "kws_m4.elf")
     elf_portable = build_m4(src, out / "cortex_m4" / "kws_m4_portable.elf", portable=True)

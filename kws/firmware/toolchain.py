@@ -1,8 +1,8 @@
 """Compile the firmware: a host build (cc) for tests, the Cortex-M4F ELF (arm-none-eabi-gcc)
 for size and emulated timing, and the ELF's flash/RAM figures.
 
-Sources: ``firmware/runtime`` (engine), the generated ``model.c``/``features_tables.c`` (in a
-generated folder), and a harness (``firmware/host`` or ``firmware/cortex_m4``).
+Sources: ``firmware/runtime`` (engine), the generated ``model.c``/``features_tables.c``/
+``postprocess_tables.c`` (in a generated folder), and a harness (``firmware/host`` or ``firmware/cortex_m4``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _sources(gen_dir: Path, harness: Path) -> list[str]:
     model_c = (gen_dir / "model.c").read_text() if (gen_dir / "model.c").is_file() else ""
     srcs = [f for f in sorted(RUNTIME.glob("*.c"))
             if not f.name.startswith("kws_op_") or f'#include "{f.stem}.h"' in model_c]
-    srcs += [gen_dir / "model.c", gen_dir / "features_tables.c"]
+    srcs += [gen_dir / "model.c", gen_dir / "features_tables.c", gen_dir / "postprocess_tables.c"]
     srcs += sorted(harness.glob("*.c"))
     return [str(s) for s in srcs]
 
