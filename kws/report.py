@@ -646,7 +646,8 @@ def section_stream(pg: Page) -> None:
                + f" Host and emulated Cortex-M4 decisions on the first {e['seconds_of_stream']:.0f} s "
                f"of the synthetic stream ({e['inferences']} inferences, {e['keyword_detections']} "
                f"keyword detections): **{'identical' if e['decisions_identical'] else 'DIFFERENT'}** "
-               "(times, network scores, labels, score bits, detections).")
+               "(times, the network input (every frame, by hash), network scores, labels, score "
+               "bits, detections).")
     if st.get("notes"):
         pg.add("Notes: " + "; ".join(st["notes"]) + ".")
 

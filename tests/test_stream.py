@@ -93,6 +93,11 @@ def test_ring_of_new_frames_is_the_clip_features(builds):
     ins = host.stream_inputs(builds["host"], audio, 490)
     step, first = 100 * RATE // 1000, 48 * 320 + 640
     assert len(ins) == (len(audio) - first) // step + 1
+    # the input hash the harnesses report is FNV-1a of that input
+    h = np.full(len(ins), 2166136261, np.uint64)
+    for i in range(490):
+        h = ((h ^ ins[:, i].view(np.uint8)) * 16777619) & 0xFFFFFFFF
+    assert np.array_equal(host.stream(builds["host"], audio, 12)["input_hash"], h)
     clips = np.stack([audio[k * step:k * step + RATE] for k in range(len(ins))])
     assert np.array_equal(ins, host.features(builds["host"], clips, 490))
     # any chunking of the input gives the same stream (the host reads 4096 samples at a time)
@@ -124,7 +129,7 @@ def test_host_and_emulated_cortex_m4_decide_identically(builds):
     ref = host.stream(builds["host"], audio, 12, threshold=0.5)
     assert len(rec) == len(ref) > 40
     for a, b in (("time_ms", "time_ms"), ("label", "label"), ("is_new", "is_new"),
-                 ("scores", "scores")):
+                 ("scores", "scores"), ("input_hash", "input_hash")):
         assert np.array_equal(rec[a], ref[b]), a
     assert rec["score"].view(np.uint32).tolist() == ref["score"].view(np.uint32).tolist()
     assert ref["is_new"].sum() > 0

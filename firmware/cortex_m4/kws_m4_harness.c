@@ -37,6 +37,7 @@ typedef struct {
     int32_t time_ms, label;
     float score;
     int32_t is_new;
+    uint32_t input_hash;  /* kws_stream_input_hash: the network's input, frame for frame */
     int8_t scores[KWS_MODEL_OUTPUT_SIZE];
 } kws_stream_record_t;
 
@@ -76,7 +77,7 @@ __attribute__((used, section(".rodata.kws_keep"))) const uint32_t kws_mailbox_la
 /* mode 2's fields: offsets of stream_reset, stream_samples, stream_threshold,
  * stream_results, stream_record and stream; the record's size, the records' capacity, the
  * bytes of kws_stream_t (0: no stream module for this model), the offset of the scores in a
- * record. */
+ * record (the input hash right before them). */
 __attribute__((used, section(".rodata.kws_keep"))) const uint32_t kws_stream_layout[10] = {
     offsetof(kws_mailbox_t, stream_reset), offsetof(kws_mailbox_t, stream_samples),
     offsetof(kws_mailbox_t, stream_threshold), offsetof(kws_mailbox_t, stream_results),
@@ -114,6 +115,7 @@ static void run_stream(void)
             o->label = r.label;
             o->score = r.score;
             o->is_new = r.is_new;
+            o->input_hash = kws_stream_input_hash(s);  /* outside the timed stages */
             memcpy((void *)o->scores, kws_model_output(), KWS_MODEL_OUTPUT_SIZE);
         }
     }

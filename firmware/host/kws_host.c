@@ -9,7 +9,8 @@
  *                      int16 audio, any length (kws_stream.h: new frames only, the network
  *                      every stream.period_ms, RecognizeCommands) -> one record per inference:
  *                      int32 time_ms, int8 scores [KWS_MODEL_OUTPUT_SIZE], int32 label,
- *                      float32 score, int32 is_new (threshold: stream_settings.h's unless given)
+ *                      float32 score, int32 is_new, uint32 input_hash (kws_stream_input_hash;
+ *                      threshold: stream_settings.h's unless given)
  *   kws_host stream-inputs
  *                      int16 audio -> the network's int8 input [KWS_MODEL_INPUT_SIZE] at each
  *                      inference (what the ring of frames hands the model)
@@ -122,6 +123,8 @@ int main(int argc, char **argv)
                 fwrite(&r.label, sizeof r.label, 1, stdout);
                 fwrite(&r.score, sizeof r.score, 1, stdout);
                 fwrite(&r.is_new, sizeof r.is_new, 1, stdout);
+                const uint32_t hash = kws_stream_input_hash(&st);
+                fwrite(&hash, sizeof hash, 1, stdout);
             }
         }
         return 0;

@@ -64,6 +64,18 @@ static void infer(kws_stream_t *s, kws_stream_result_t *res)
     res->is_new = r.is_new;
 }
 
+uint32_t kws_stream_input_hash(const kws_stream_t *s)
+{
+    uint32_t h = 2166136261u;
+    for (int k = 0; k < KWS_N_FRAMES; ++k) {
+        const int8_t *f = s->frames[(s->head + k) % KWS_N_FRAMES];
+        for (int i = 0; i < KWS_N_MFCC; ++i) {
+            h = (h ^ (uint8_t)f[i]) * 16777619u;
+        }
+    }
+    return h;
+}
+
 int32_t kws_stream_process(kws_stream_t *s, const int16_t *samples, int32_t n, int *ran,
                            kws_stream_result_t *res)
 {

@@ -67,6 +67,11 @@ typedef struct {
 
 void kws_stream_init(kws_stream_t *s);
 
+/* FNV-1a (32 bits) of the ring's frames, oldest first (= the model input of the last
+ * inference): the harnesses report it so host and device features can be compared frame
+ * for frame without shipping them. Not called by the recognizer itself. */
+uint32_t kws_stream_input_hash(const kws_stream_t *s);
+
 /* Consumes samples until the network has run once or all n are used; returns how many it
  * consumed. *ran is 1 when the network ran: then *res holds the recognizer's result and
  * kws_model_output() the network's scores. Call again with the rest. */

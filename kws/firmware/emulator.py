@@ -303,9 +303,9 @@ class Harness(Emulator):
         if not 0 < chunk <= self.n_audio or not 0 <= timed_tail <= min(chunk, len(a)):
             raise EmulatorError(f"chunk must be 1..{self.n_audio} samples and the timed tail "
                                 f"at most one chunk (got {chunk}, {timed_tail})")
-        rec = np.dtype({"names": ["time_ms", "label", "score", "is_new", "scores"],
-                        "formats": ["<i4", "<i4", "<f4", "<i4", ("i1", (self.n_logits,))],
-                        "offsets": [0, 4, 8, 12, o_scores], "itemsize": rec_size})
+        rec = np.dtype({"names": ["time_ms", "label", "score", "is_new", "input_hash", "scores"],
+                        "formats": ["<i4", "<i4", "<f4", "<i4", "<u4", ("i1", (self.n_logits,))],
+                        "offsets": [0, 4, 8, 12, 16, o_scores], "itemsize": rec_size})
         mb = bytearray(self.symbol("kws_mailbox")[1])
         struct.pack_into("<I", mb, self.o_mode, 2)
         struct.pack_into("<f", mb, o_thr, float(threshold))

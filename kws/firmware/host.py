@@ -60,9 +60,10 @@ def mfcc(binary, audio_int16: np.ndarray, n_frames: int, n_mfcc: int) -> np.ndar
 # --- streaming (firmware/runtime/kws_stream.c) ---------------------------------------------------
 def stream_record(n_out: int) -> np.dtype:
     """One inference of ``kws_host stream``: time, the network's int8 scores, the recognizer's
-    top label, its averaged score and whether it is a new detection."""
+    top label, its averaged score, whether it is a new detection, and a hash of the network's
+    input (kws_stream_input_hash: compares the features frame for frame)."""
     return np.dtype([("time_ms", "<i4"), ("scores", "i1", (n_out,)), ("label", "<i4"),
-                     ("score", "<f4"), ("is_new", "<i4")])
+                     ("score", "<f4"), ("is_new", "<i4"), ("input_hash", "<u4")])
 
 
 def _threshold_arg(t: float) -> str:

@@ -155,6 +155,8 @@ def emulate(elf, binary, audio: np.ndarray, params, threshold: float, spec, n_ou
     same = {
         "inferences": bool(len(rec) == len(ref)),
         "time_ms": bool(len(rec) == len(ref) and np.array_equal(rec["time_ms"], ref["time_ms"])),
+        "features": bool(len(rec) == len(ref) and np.array_equal(rec["input_hash"],
+                                                                 ref["input_hash"])),
         "network_scores": bool(len(rec) == len(ref) and np.array_equal(rec["scores"], ref["scores"])),
         "labels": bool(len(rec) == len(ref) and np.array_equal(rec["label"], ref["label"])),
         "scores_bits": bool(len(rec) == len(ref) and np.array_equal(
@@ -173,6 +175,8 @@ def emulate(elf, binary, audio: np.ndarray, params, threshold: float, spec, n_ou
         "seconds_of_stream": round(n / rate, 2), "inferences": int(len(rec)),
         "detections": int(rec["is_new"].sum()),
         "keyword_detections": int((rec["is_new"].astype(bool) & (rec["label"] >= 2)).sum()),
+        "frames_compared": int((len(rec) - 1) * (sp.period_ms // spec.stride_ms) + spec.n_frames)
+        if len(rec) else 0,
         "threshold": _round(threshold), "identical": same,
         "decisions_identical": bool(all(same.values())),
         "emulator_seconds": round(seconds, 1),
