@@ -644,7 +644,8 @@ def section_stream(pg: Page) -> None:
                f"the microphone, BLE and the application (modelled cycles, not a board "
                f"measurement; the streaming state takes {e['stream_state_bytes']:,} B of RAM)." + clip
                + f" Host and emulated Cortex-M4 decisions on the first {e['seconds_of_stream']:.0f} s "
-               f"of the synthetic stream ({e['inferences']} inferences, {e['keyword_detections']} "
+               f"of the synthetic stream at threshold {e.get('threshold', 0):.3f} "
+               f"({e['inferences']} inferences, {e['keyword_detections']} "
                f"keyword detections): **{'identical' if e['decisions_identical'] else 'DIFFERENT'}** "
                "(times, the network input (every frame, by hash), network scores, labels, score "
                "bits, detections).")

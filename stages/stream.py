@@ -11,7 +11,8 @@ hit rate, false accepts per hour and detection delay per keyword and overall, an
 curve. Picks the lowest threshold meeting `stream.target_fa_per_hour` on the synthetic stream
 and writes it into build/stream/stream_settings.h and the sketch folder
 build/stream/arduino/kws_mcu (the firmware stage's sketch with that file: the one to upload).
-Checks that the emulated Cortex-M4 build takes the same decisions as the host build on the
+Checks that the emulated Cortex-M4 build takes the same decisions as the host build (at
+`stream.detection_threshold`, with every inference's score bits compared) on the
 first `stream.emulate_seconds` of the stream and times `stream.timed_steps` streaming steps
 (new frames + network + smoothing) on the Cortex-M4 timing model: ms at the clock, duty cycle
 and headroom at the period.

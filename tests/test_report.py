@@ -133,6 +133,7 @@ def full(root: Path) -> Path:
                      "snr_db": [10, 30], "silence_share": 0.2, "reverb_probability": 0.5},
         "rules": "hit: ...", "notes": [],
         "emulated": {"seconds_of_stream": 61.4, "inferences": 303, "keyword_detections": 12,
+                     "threshold": 0.7,
                      "decisions_identical": True, "stream_state_bytes": 5140,
                      "step": {"period_ms": 200, "new_frames": 10, "clock_hz": 64_000_000,
                               "cycles": {"features": 400_000, "network": 2_560_000,
@@ -208,7 +209,7 @@ def test_full_report_numbers(tmp_path):
     assert "(10-30 dB below speech, 20% near silence)" in page
     assert "| yes | 200 | 95.0% | 0.00 | 580 | 60.0% | 3.43 |" in page
     assert "| **step** | 2,963,200 | **46.30** |" in page
-    assert "(303 inferences, 12 keyword detections): **identical**" in page
+    assert "at threshold 0.700 (303 inferences, 12 keyword detections): **identical**" in page
     for f in figs:
         assert (root / "figures/report" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the dvc plot tables

@@ -300,7 +300,11 @@ def run_stage(params, firmware_dir, raw_dir, labels, out_dir, reports_dir,
 
     if sp.emulate_seconds > 0:
         t0 = time.perf_counter()
-        metrics["emulated"] = emulate(elf, binary, audio, params, chosen, spec, n_out)
+        # at stream.detection_threshold (the firmware stage's builds'): more detections to
+        # compare than at the calibrated one; the score bits of every inference are compared
+        # too, so the decisions at any other threshold follow
+        metrics["emulated"] = emulate(elf, binary, audio, params, sp.detection_threshold, spec,
+                                      n_out)
         timings["emulator"] = time.perf_counter() - t0
         # the host's scores on that stretch also equal the parallel run's (pieces vs one process)
         e = metrics["emulated"]
