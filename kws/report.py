@@ -535,9 +535,10 @@ def fig_det(syn: list, real: Optional[list], chosen: Optional[float], target: Op
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
     for rows, name, style in ((syn, "synthetic stream", "-"), (real, "real-clip stream", "--")):
-        pts = sorted((r["fa_per_hour"], r["miss_rate"]) for r in rows or []
-                     if r.get("fa_per_hour") is not None and r.get("miss_rate") is not None)
-        if pts:
+        pts = [(r["fa_per_hour"], r["miss_rate"]) for r in sorted(
+            rows or [], key=lambda r: r["threshold"])
+            if r.get("fa_per_hour") is not None and r.get("miss_rate") is not None]
+        if pts:  # in threshold order
             ax.plot(*zip(*pts), style, marker=".", ms=3, label=name)
         at = [r for r in rows or [] if chosen is not None and abs(r["threshold"] - chosen) < 1e-6]
         if at:
@@ -547,7 +548,8 @@ def fig_det(syn: list, real: Optional[list], chosen: Optional[float], target: Op
     if target:
         ax.axvline(target, color="tab:red", lw=0.8, ls=":", label=f"target {target:g} FA/h")
     ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel("false accepts per hour (symlog)")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("false accepts per hour (symlog: linear below 1)")
     ax.set_ylabel("miss rate")
     ax.set_ylim(0, 1.02)
     ax.set_title("Streaming DET over detection thresholds (circle: the chosen threshold)")
@@ -596,10 +598,14 @@ def section_stream(pg: Page) -> None:
     pg.add(table(["stream", "minutes", "keywords", "threshold", "hit rate", "false accepts/h",
                   "delay median ms", "delay p90 ms", "repeats"], rows))
     bar = st.get("bar", {})
+    at = syn.get("at_params_threshold")
+    other = (f" At `stream.detection_threshold` {at['threshold']:.3f} (the firmware stage's "
+             f"builds): hit rate {pct(at['hit_rate'])} at {at['fa_per_hour']:.2f} false accepts "
+             "per hour." if at and at.get("hit_rate") is not None else "")
     pg.add(f"The bar (at most {bar.get('fa_per_hour_max', 1):g} false accept per hour with a hit "
            f"rate of at least {pct(bar.get('hit_rate_min', 0.9), 0)} on the synthetic stream) is "
-           f"**{'met' if bar.get('met') else 'not met'}**. Delay: detection time minus the end "
-           "of the word. " + st.get("rules", "").rstrip(".") + ".")
+           f"**{'met' if bar.get('met') else 'not met'}**.{other} Delay: detection time minus "
+           "the end of the word. " + st.get("rules", "").rstrip(".") + ".")
     per_s, per_r = syn.get("per_keyword", {}), (real or {}).get("per_keyword", {})
     if per_s:
         krows = []
