@@ -38,7 +38,16 @@ SOURCES = {
     "stream": ("stream/metrics.json", "stream"),
     "stream_det": ("stream/det_synthetic.csv", "stream"),
     "stream_det_real": ("stream/det_real.csv", "stream"),
+    "ptq_metrics": ("ptq/metrics.json", "ptq"),
+    "qat_metrics": ("qat/metrics.json", "qat"),
+    "minifloat_metrics": ("minifloat/metrics.json", "minifloat"),
+    "prune_metrics": ("prune/metrics.json", "prune"),
 }
+# stage -> its metrics.json key in SOURCES, in pipeline order (each holds a top-level seconds)
+STAGE_METRICS = {"download": "data", "featurize": "features", "train": "train",
+                 "profile": "profile", "convert": "convert", "ptq": "ptq_metrics",
+                 "qat": "qat_metrics", "minifloat": "minifloat_metrics", "firmware": "firmware",
+                 "stream": "stream", "prune": "prune_metrics"}
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -862,8 +871,29 @@ def _prune_meaning(un: Optional[list], st: Optional[list]) -> str:
     return "_What it means_: " + "; ".join(said) + "."
 
 
+def stage_seconds(inp: Inputs) -> dict[str, Optional[float]]:
+    """Each stage's wall time (the top-level ``seconds`` of its metrics.json), None if absent."""
+    out = {}
+    for st, key in STAGE_METRICS.items():
+        m = inp[key]
+        out[st] = float(m["seconds"]) if isinstance(m, dict) and "seconds" in m else None
+    return out
+
+
+def section_cost(pg: Page) -> None:
+    pg.add("## 10. What this run cost")
+    sec = stage_seconds(pg.inp)
+    rows = [[st, "not run" if s is None else f"{s:,.0f}",
+             "" if s is None else f"{s / 60:.1f}"] for st, s in sec.items()]
+    done = [s for s in sec.values() if s is not None]
+    rows.append(["**total**", f"**{sum(done):,.0f}**", f"**{sum(done) / 60:.1f}**"])
+    pg.add("Wall time of each stage as it ran for this page (the top-level `seconds` of its "
+           "`metrics.json`: process start to finish, imports included; the report stage "
+           "itself takes a few seconds more).", table(["stage", "seconds", "minutes"], rows))
+
+
 SECTIONS = (section_data, section_views, section_size, section_latency, section_training,
-            section_int8, section_quant, section_prune, section_stream)
+            section_int8, section_quant, section_prune, section_stream, section_cost)
 
 
 def write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:

@@ -45,7 +45,7 @@ def main(argv=None) -> None:
     from kws import config
     from kws.errors import KwsError
     from kws.firmware.report import check_firmware
-    from kws.stage import atomic_path, read_json, write_json
+    from kws.stage import atomic_path, read_json, write_metrics
 
     params = config.load(args.params)
     fp, spec = params.firmware, params.features
@@ -60,8 +60,8 @@ def main(argv=None) -> None:
                                  features_dir=args.features, raw_dir=args.raw,
                                  mfcc_clips=args.mfcc_clips, data_params=params.data,
                                  stream=params.stream)
-    metrics["seconds"] = round(time.perf_counter() - t0, 1)
-    write_json(Path(args.reports) / "metrics.json", metrics)
+    metrics["check_seconds"] = round(time.perf_counter() - t0, 1)
+    metrics = write_metrics(Path(args.reports) / "metrics.json", metrics)
     n = metrics["network"]
     print(f"firmware: flash {metrics['flash_bytes']} B, RAM {metrics['ram_bytes']} B "
           f"(arena {metrics['arena_bytes']} B, largest live set {metrics['largest_live_bytes']} B); "

@@ -52,7 +52,7 @@ def main(argv=None) -> None:
     rows += [{"point": f"{r['format']} {r['method'].upper()}", **r} for r in report["points"]]
     write_plot_csv(args.reports / "accuracy.csv", rows,
                    ["point", "format", "method", "bits", "accuracy"])
-    stage.write_json(args.reports / "metrics.json", qrun.metrics(report, "format"))
+    stage.write_metrics(args.reports / "metrics.json", qrun.metrics(report, "format"))
     print(f"float: {100 * report['float']['accuracy']:.2f}%")
     for r in report["points"]:
         print(f"{r['method']} {r['format']:5s} ({r['bits']} bits, max {r['max_normal']:g}) "

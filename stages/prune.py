@@ -103,7 +103,7 @@ def main(argv=None) -> None:
         rows, cols = prun.structured_table(st, p.structured.norms)
         write_plot_csv(args.reports / "structured.csv", rows, cols)
     if un and st:
-        stage.write_json(args.reports / "metrics.json", rounded(prun.metrics(un, st)))
+        stage.write_metrics(args.reports / "metrics.json", rounded(prun.metrics(un, st)))
     _print_summary(un, st)
 
 

@@ -41,7 +41,7 @@ def main(argv=None) -> None:
     stage.write_json(args.reports / "sweep.json", rounded(report))
     rows, cols = qrun.bits_table(report, "ptq", with_float=True)
     write_plot_csv(args.reports / "accuracy_vs_bits.csv", rows, cols)
-    stage.write_json(args.reports / "metrics.json", qrun.metrics(report, "bits"))
+    stage.write_metrics(args.reports / "metrics.json", qrun.metrics(report, "bits"))
     print(f"float: {100 * report['float']['accuracy']:.2f}%  ({report['float']['size_bytes']} B)")
     for r in report["points"]:
         integer = r.get("integer")

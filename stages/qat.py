@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     stage.write_json(args.reports / "sweep.json", rounded(report))
     rows, cols = qrun.bits_table(report, "qat", with_float=False)
     write_plot_csv(args.reports / "accuracy_vs_bits.csv", rows, cols)
-    stage.write_json(args.reports / "metrics.json", qrun.metrics(report, "bits"))
+    stage.write_metrics(args.reports / "metrics.json", qrun.metrics(report, "bits"))
     print(f"float: {100 * report['float']['accuracy']:.2f}%")
     for r in report["points"]:
         print(f"qat {r['bits']}b {r['scheme']:10s} {r['granularity']:11s} "

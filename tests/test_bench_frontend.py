@@ -10,7 +10,7 @@ import pytest
 
 from kws import bench
 from kws.bench.frontend import reference_mfcc64
-from kws.config import FeaturesParams
+from kws import config
 
 
 def test_frontend_bench_runs_and_device_equals_host(tmp_path, capsys):
@@ -35,7 +35,7 @@ def test_reference_mfcc64_is_the_formulas():
     librosa = pytest.importorskip("librosa")
     import scipy.fft
 
-    spec = FeaturesParams()
+    spec = config.defaults().features
     pcm = (np.random.default_rng(0).standard_normal((1, spec.clip_samples)) * 2000).astype(
         np.int16)
     fb = librosa.filters.mel(sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels,

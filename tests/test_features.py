@@ -102,7 +102,7 @@ def test_matches_reference_on_real_clips():
     {"n_mels": 23, "n_mfcc": 13, "fmin": 0.0, "fmax": 8000.0},  # odd bands, two DCT blocks,
 ])                                                                 # bins up to 512
 def test_other_specs_match_reference(params):
-    spec = FeaturesParams(**params)
+    spec = config.FeaturesParams(**{**SPEC.model_dump(), **params})
     rng = np.random.default_rng(4)
     t = np.arange(SPEC.clip_samples) / SPEC.sample_rate
     x = (0.3 * np.sin(2 * np.pi * (200 + 3000 * t) * t)

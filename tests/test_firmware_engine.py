@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from kws.export import interpreters as interp
 from kws.export.pipeline import convert_model
 from kws.firmware import host
+from kws.frontend import to_pcm16
 from kws.firmware.codegen import plan_arena, read_tflite, write_sources
 from kws.firmware.referee import tflm_outputs
 from kws.firmware.emulator import Harness
@@ -221,11 +222,11 @@ def test_emulated_end_to_end_equals_host(model_dir, tmp_path):
 
     wavs = sorted((REPO.parent / "shared" / "data" / "speech_commands_v0.01").glob("yes/*.wav"))
     if wavs:
-        audio = host.to_int16(pad_or_trim(read_wav(wavs[0]), 16000))
+        audio = to_pcm16(pad_or_trim(read_wav(wavs[0]), 16000))
     else:
         t = np.arange(16000) / 16000.0
         noise = np.random.default_rng(0).standard_normal(16000) * 0.01
-        audio = host.to_int16(0.3 * np.sin(2 * np.pi * (300 + 800 * t) * t) + noise)
+        audio = to_pcm16(0.3 * np.sin(2 * np.pi * (300 + 800 * t) * t) + noise)
     model = converted(model_dir, "ds_cnn")
     gen = write_sources(model, tmp_path / "src", None, [f"w{i}" for i in range(12)])
     binary = build_host(tmp_path / "src", tmp_path / "kws_host")

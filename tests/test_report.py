@@ -252,11 +252,15 @@ def test_firmware_missing_is_one_line_and_rest_renders(tmp_path):
 
 def test_rerun_is_byte_identical(tmp_path):
     root = full(tmp_path / "reports")
+    own = root / "report/metrics.json"  # the stage's own wall time: a measurement
     assert _run(root).returncode == 0
-    first = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    first = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p != own}
+    m1 = json.loads(own.read_text())
     assert _run(root).returncode == 0
-    second = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    second = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p != own}
+    m2 = json.loads(own.read_text())
     assert first == second
+    assert {**m1, "seconds": 0} == {**m2, "seconds": 0} and m2["seconds"] > 0
 
 
 def test_corrupt_input_is_one_line_and_writes_nothing(tmp_path):
@@ -278,3 +282,20 @@ def test_missing_reports_folder(tmp_path):
 def test_help():
     res = subprocess.run([sys.executable, str(STAGE), "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "reports/README.md" in res.stdout
+
+
+def test_cost_section_sums_the_stage_seconds(tmp_path):
+    root = full(tmp_path / "reports")
+    given = {"data": 300.4, "features": 60.2, "train": 250.0, "profile": 30.0,
+             "convert": 20.0, "firmware": 90.0, "stream": 45.0}
+    for d, s in given.items():
+        p = root / d / "metrics.json"
+        p.write_text(json.dumps({**json.loads(p.read_text()), "seconds": s}))
+    _json(root / "qat/metrics.json", {"seconds": 100.0})  # ptq, minifloat, prune: not run
+    assert _run(root).returncode == 0
+    page = (root / "README.md").read_text()
+    cost = page[page.index("## 10. What this run cost"):]
+    assert "| qat | 100 | 1.7 |" in cost and "| ptq | not run |" in cost
+    assert "| stream | 45 | 0.8 |" in cost
+    total = sum(given.values()) + 100.0
+    assert f"| **total** | **{total:,.0f}** |" in cost

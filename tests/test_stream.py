@@ -18,6 +18,7 @@ from kws import config
 from kws.firmware import host
 from kws.firmware.codegen import Generated, generate_settings
 from kws.firmware.toolchain import build_host, build_m4
+from kws.frontend import to_pcm16
 from kws.stream import score as sc
 from kws.stream import synth
 
@@ -71,7 +72,7 @@ def noisy_tones(seconds: float, seed: int = 0) -> np.ndarray:
         f = rng.uniform(200, 3000)
         m = (t >= start) & (t < start + 0.4)
         x[m] += rng.uniform(0.05, 0.5) * np.sin(2 * np.pi * f * t[m])
-    return host.to_int16(x)
+    return to_pcm16(x)
 
 
 @pytest.fixture(scope="module")

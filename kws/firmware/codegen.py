@@ -12,7 +12,6 @@ offset that does not overlap a buffer whose lifetime overlaps; RESHAPE outputs a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 

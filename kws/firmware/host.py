@@ -39,11 +39,6 @@ def trace(binary, q_input: np.ndarray) -> bytes:
     return _run(binary, "trace", np.ascontiguousarray(q_input, np.int8).tobytes())
 
 
-def to_int16(audio: np.ndarray) -> np.ndarray:
-    """float clips in [-1, 1) (as read from 16-bit wavs) -> the int16 samples a mic gives."""
-    return np.clip(np.round(np.asarray(audio, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
-
-
 def features(binary, audio_int16: np.ndarray, n_features: int) -> np.ndarray:
     """The C MFCC, quantized to the model input, ``[n, n_features]`` int8."""
     a = np.ascontiguousarray(audio_int16, "<i2").reshape(len(audio_int16), -1)

@@ -240,5 +240,4 @@ def metrics(report: dict, key: str) -> dict:
             out.setdefault(name, {})[f"{r['bits']}bit"] = round(r["accuracy"], 6)
         else:
             out.setdefault(r["method"], {})[r["format"]] = round(r["accuracy"], 6)
-    out["seconds"] = round(report["seconds"], 1)
     return out
