@@ -143,10 +143,11 @@ def emulate(elf, binary, audio: np.ndarray, params, threshold: float, spec, n_ou
     # the body ends on an inference; the timed tail then holds exactly timed_steps steps
     m = max(0, int(np.ceil((sp.emulate_seconds * rate - first) / step)))
     tail = sp.timed_steps * step
+    m = min(m, (len(audio) - first - tail) // step)  # a short stream: all of it
+    if m < 0:
+        raise KwsError(f"the synthetic stream ({len(audio) / rate:.1f} s) is too short to time "
+                       f"{sp.timed_steps} streaming steps: raise stream.minutes")
     n = first + m * step + tail
-    if n > len(audio):
-        raise KwsError(f"stream.emulate_seconds = {sp.emulate_seconds} is longer than the "
-                       f"synthetic stream ({len(audio) / rate:.0f} s)")
     h = Harness(elf)
     t0 = time.perf_counter()
     rec, timed = h.run_stream(audio[:n], threshold, timed_tail=tail)
