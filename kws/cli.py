@@ -3,6 +3,8 @@
     kws views FILE.wav -o out.png     the five audio views of a wav in one PNG
     kws info                          the params summary: labels, feature shape, spec
     kws predict MODEL WAV...          top classes of wavs (when kws.predict is installed)
+    kws firmware MODEL.tflite         any int8 .tflite on the firmware engine: flash, RAM,
+                                      cycles per op, bit-exactness with TFLM
 
 Each subcommand is a subparser that sets ``func(args) -> exit status``; add one with an
 ``add_<name>_parser(subparsers)`` function. Errors a user can act on are one line on stderr
@@ -82,6 +84,49 @@ def add_info_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _firmware(args: argparse.Namespace) -> int:
+    import json
+
+    from kws.firmware.byom import exact, report, run
+
+    out = Path(args.out) if args.out else Path("build") / "byom" / Path(args.model).stem
+    res = run(args.model, out, args.inputs, args.random, args.emulate)
+    print(report(res))
+    print(f"  generated C, host and Cortex-M4 builds in {out}/")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    if not exact(res):
+        print("error: the C engine differs from TFLM's reference kernels (see above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_firmware_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "firmware", help="run any int8 .tflite on the firmware's C engine: flash, RAM, cycles "
+        "per op, bit-exactness with TFLM",
+        description="Generate the C engine for an int8 .tflite (from any toolchain; int8 or "
+        "float32 at the ends), build it for the host (ASan/UBSan) and the Cortex-M4F, run it "
+        "in the emulator, and print flash, RAM, cycles per op (a Cortex-M4 timing model, not a "
+        "board) and whether its outputs equal TFLM's reference kernels bit for bit on random "
+        "inputs and on --inputs. Exit status 1 if they differ, 2 on a model the engine cannot "
+        "run (the error says which op or tensor).")
+    p.add_argument("model", metavar="MODEL.tflite", help="the int8 TFLite model")
+    p.add_argument("--inputs", metavar="INPUTS.npy", help="your inputs: an array [n, ...] of "
+                   "the model's input dtype (float arrays are quantized for an int8 input)")
+    p.add_argument("--random", type=int, default=100, metavar="N",
+                   help="random inputs for the host check (default: %(default)s)")
+    p.add_argument("--emulate", type=int, default=2, metavar="N",
+                   help="inputs run in the Cortex-M4 emulator, ~1 s each (default: %(default)s)")
+    p.add_argument("--out", metavar="DIR", help="where the C and the builds go (default: "
+                   "build/byom/MODEL)")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    p.set_defaults(func=_firmware)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kws", description="kws-mcu: keyword spotting from raw audio to a microcontroller. "
@@ -89,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_views_parser(sub)
     add_info_parser(sub)
+    add_firmware_parser(sub)
     try:  # added by the predict work; the CLI works without it
         from kws.predict import add_predict_parser
     except ImportError:

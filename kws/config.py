@@ -2,6 +2,14 @@
 
 Stages call ``load()`` first, so a bad value stops the run before any work, with one line per
 problem naming the key, the value given and what is allowed.
+
+params.yaml is the one source of values: the models here check them and hold no defaults of
+their own (``parse`` of a mapping that lacks a key names it). The only exceptions are keys
+whose absence means "off" (the strong augmentation of ``features.augment``, ``data.folder``,
+the parts of a custom minifloat format). A ``--params`` file may hold only the keys it
+changes: ``load`` takes the rest from the repository's params.yaml. Code that needs the
+project's settings without a params file (``kws predict`` without ``--params``, benchmarks,
+tests) uses ``defaults()`` or ``with_overrides()``.
 """
 
 from __future__ import annotations
@@ -31,19 +39,19 @@ class Section(BaseModel):
 class SyntheticParams(Section):
     """The offline TTS data set (``data.source: synthetic``)."""
 
-    speakers: int = Field(200, ge=3, description="distinct voices (voice x variant x speed x pitch)")
-    noise_files: int = Field(6, ge=1, le=60, description="generated background noise files")
-    noise_seconds: float = Field(60.0, gt=1.0, le=600.0)
-    workers: int = Field(2, ge=1, le=64)
-    speed_wpm: tuple[int, int] = Field((110, 210), description="espeak-ng speed range, words/min")
-    pitch: tuple[int, int] = Field((20, 80), description="espeak-ng pitch range (0..99)")
-    # Several engines (issue 9, kws/data/tts.py); a key left out keeps the espeak-only set.
+    speakers: int = Field(ge=3, description="distinct voices (voice x variant x speed x pitch)")
+    noise_files: int = Field(ge=1, le=60, description="generated background noise files")
+    noise_seconds: float = Field(gt=1.0, le=600.0)
+    workers: int = Field(ge=1, le=64)
+    speed_wpm: tuple[int, int] = Field(description="espeak-ng speed range, words/min")
+    pitch: tuple[int, int] = Field(description="espeak-ng pitch range (0..99)")
+    # Several engines (issue 9, kws/data/tts.py)
     engines: list[Literal["espeak-ng", "flite", "piper", "hibari", "kokoro", "festival"]] = Field(
-        default_factory=lambda: ["espeak-ng"],
         description="TTS engines sharing the speakers; a missing one is skipped with a message")
-    jitter: float = Field(0.0, ge=0, le=0.3, description="per-clip speed/pitch spread around "
+    jitter: float = Field(ge=0, le=0.3, description="per-clip speed/pitch spread around "
                           "the speaker's own, as a fraction")
-    # Issue 16: each key left out is off (the issue-9 data set).
+    # Issue 16: defaults here (off) like the strong-augment keys, so that a params file that
+    # leaves them out still means the issue-9 data set (kws.bench tts (b)).
     engine_weights: Optional[dict[str, float]] = Field(
         None, description="speakers per engine in proportion to these weights (an engine not "
         "named: 1); null: evenly")
@@ -106,17 +114,17 @@ class SyntheticParams(Section):
 
 
 class DataParams(Section):
-    source: Literal["synthetic", "speech_commands", "folder"] = "synthetic"
+    source: Literal["synthetic", "speech_commands", "folder"]
     folder: Optional[str] = None
-    url: str = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
-    sha256: str = "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"
-    words: list[str] = Field(default_factory=lambda: "yes no up down left right on off stop go".split())
-    silence_percentage: float = Field(10.0, ge=0, lt=50)
-    unknown_percentage: float = Field(10.0, ge=0, lt=50)
-    validation_percentage: float = Field(10.0, gt=0, lt=50)
-    testing_percentage: float = Field(10.0, gt=0, lt=50)
-    seed: int = 59185
-    synthetic: SyntheticParams = SyntheticParams()
+    url: str
+    sha256: str
+    words: list[str]
+    silence_percentage: float = Field(ge=0, lt=50)
+    unknown_percentage: float = Field(ge=0, lt=50)
+    validation_percentage: float = Field(gt=0, lt=50)
+    testing_percentage: float = Field(gt=0, lt=50)
+    seed: int
+    synthetic: SyntheticParams
 
     @field_validator("words", mode="before")
     @classmethod
@@ -160,10 +168,10 @@ class DataParams(Section):
 class AugmentParams(Section):
     """Training-split augmentation applied when features are computed (val/test stay clean)."""
 
-    copies: int = Field(2, ge=0, le=20, description="augmented copies of each training clip")
-    time_shift_ms: float = Field(100.0, ge=0, le=500)
-    background_probability: float = Field(0.8, ge=0, le=1)
-    background_volume: float = Field(0.1, ge=0, le=1)
+    copies: int = Field(ge=0, le=20, description="augmented copies of each training clip")
+    time_shift_ms: float = Field(ge=0, le=500)
+    background_probability: float = Field(ge=0, le=1)
+    background_volume: float = Field(ge=0, le=1)
     # Strong augmentation (issue 9, kws/data/augment.py): every part is off unless set.
     speed: tuple[float, float] = Field((1.0, 1.0), description="speed perturbation factor range "
                                        "(resampling: tempo and pitch together)")
@@ -196,18 +204,18 @@ class AugmentParams(Section):
 
 
 class FeaturesParams(Section):
-    sample_rate: Literal[16000] = 16000
-    clip_ms: int = Field(1000, gt=0)
-    window_ms: int = Field(40, gt=0)
-    stride_ms: int = Field(20, gt=0)
-    n_fft: int = Field(1024, description="FFT size; the window is zero-padded to it")
-    n_mels: int = Field(40, ge=1, le=128)
-    fmin: float = Field(20.0, ge=0)
-    fmax: float = Field(4000.0, gt=0)
-    n_mfcc: int = Field(10, ge=1)
-    log_floor: float = Field(1e-6, gt=0)
-    batch_size: int = Field(512, ge=1)
-    augment: AugmentParams = AugmentParams()
+    sample_rate: Literal[16000]
+    clip_ms: int = Field(gt=0)
+    window_ms: int = Field(gt=0)
+    stride_ms: int = Field(gt=0)
+    n_fft: int = Field(description="FFT size; the window is zero-padded to it")
+    n_mels: int = Field(ge=1, le=128)
+    fmin: float = Field(ge=0)
+    fmax: float = Field(gt=0)
+    n_mfcc: int = Field(ge=1)
+    log_floor: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    augment: AugmentParams
 
     @model_validator(mode="after")
     def _consistent(self) -> "FeaturesParams":
@@ -245,29 +253,27 @@ class FeaturesParams(Section):
 class ModelParams(Section):
     """The registry model (kws/models.py) and its regularization."""
 
-    arch: Literal["tiny_conv", "ds_cnn"] = "ds_cnn"
-    dropout: float = Field(0.2, ge=0, lt=1)
+    arch: Literal["tiny_conv", "ds_cnn"]
+    dropout: float = Field(ge=0, lt=1)
 
 
 class TrainParams(Section):
     """Float training (kws/training.py): Adam, an LR schedule, the best-validation checkpoint."""
 
-    epochs: int = Field(30, ge=1, le=10000)
-    batch_size: int = Field(100, ge=1)
-    eval_batch_size: int = Field(1000, ge=1, description="batch size for validation/test")
-    lr: float = Field(3e-3, gt=0, le=1)
-    schedule: Literal["cosine", "step", "constant"] = "cosine"
-    step_every: int = Field(10, ge=1, description="schedule: step, epochs between LR drops")
-    step_gamma: float = Field(0.1, gt=0, le=1, description="schedule: step, LR factor per drop")
-    warmup_epochs: int = Field(0, ge=0, description="linear LR warm-up before the schedule")
-    weight_decay: float = Field(0.0, ge=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = Field(2, ge=1, le=256)
-    real_samples_dir: Optional[str] = Field(
-        "../shared/data/speech_commands_v0.01",
-        description="real Speech Commands clips to report real_sample_accuracy on (relative "
+    epochs: int = Field(ge=1, le=10000)
+    batch_size: int = Field(ge=1)
+    eval_batch_size: int = Field(ge=1, description="batch size for validation/test")
+    lr: float = Field(gt=0, le=1)
+    schedule: Literal["cosine", "step", "constant"]
+    step_every: int = Field(ge=1, description="schedule: step, epochs between LR drops")
+    step_gamma: float = Field(gt=0, le=1, description="schedule: step, LR factor per drop")
+    warmup_epochs: int = Field(ge=0, description="linear LR warm-up before the schedule")
+    weight_decay: float = Field(ge=0)
+    label_smoothing: float = Field(ge=0, lt=1)
+    seed: int
+    device: Literal["auto", "cpu", "cuda"]
+    num_threads: int = Field(ge=1, le=256)
+    real_samples_dir: Optional[str] = Field(description="real Speech Commands clips to report real_sample_accuracy on (relative "
         "paths from the repository root); null or a missing folder: skipped")
 
     @model_validator(mode="after")
@@ -281,21 +287,20 @@ class TrainParams(Section):
 class ProfileParams(Section):
     """Size / compute / RAM / latency of the trained model (kws/profiling.py)."""
 
-    board: Literal["nano33ble"] = "nano33ble"
-    latency_runs: int = Field(200, ge=5)
-    warmup_runs: int = Field(20, ge=0)
-    num_threads: int = Field(1, ge=1, le=256)
+    board: Literal["nano33ble"]
+    latency_runs: int = Field(ge=5)
+    warmup_runs: int = Field(ge=0)
+    num_threads: int = Field(ge=1, le=256)
 
 
 class ConvertParams(Section):
     """torch -> ONNX -> onnx2tf full-integer TFLite, and its checks (``stages/convert.py``)."""
 
-    calibration_samples: int = Field(500, ge=1, le=20000,
-                                     description="training clips in the representative set")
-    seed: int = Field(0, description="picks the representative clips (recorded in the metrics)")
-    opset: int = Field(13, ge=13, le=17, description="ONNX opset of the export")
-    arena_step: int = Field(16, ge=1, le=4096, description="resolution of the arena bisection")
-    arena_max: int = Field(1 << 20, ge=1024, description="largest TFLM arena tried, bytes")
+    calibration_samples: int = Field(ge=1, le=20000, description="training clips in the representative set")
+    seed: int = Field(description="picks the representative clips (recorded in the metrics)")
+    opset: int = Field(ge=13, le=17, description="ONNX opset of the export")
+    arena_step: int = Field(ge=1, le=4096, description="resolution of the arena bisection")
+    arena_max: int = Field(ge=1024, description="largest TFLM arena tried, bytes")
 
 
 # --- quantization (ptq, qat, minifloat; kws/quant) ------------------------------------------------
@@ -314,37 +319,38 @@ def _unique(values: list, what: str) -> list:
 class CalibrationParams(Section):
     """Activation ranges from a fixed, seeded subset of the training features."""
 
-    method: Literal["minmax", "percentile", "ema"] = "minmax"
-    percentile: float = Field(99.99, gt=50, le=100, description="for method: percentile")
-    ema_decay: float = Field(0.9, gt=0, lt=1, description="for method: ema")
-    samples: int = Field(1000, ge=1, description="training feature vectors used to calibrate")
-    batch_size: int = Field(250, ge=1)
-    seed: int = 0
+    method: Literal["minmax", "percentile", "ema"]
+    percentile: float = Field(gt=50, le=100, description="for method: percentile")
+    ema_decay: float = Field(gt=0, lt=1, description="for method: ema")
+    samples: int = Field(ge=1, description="training feature vectors used to calibrate")
+    batch_size: int = Field(ge=1)
+    seed: int
 
 
 class FinetuneParams(Section):
     """QAT fine-tuning from the float checkpoint (per sweep point)."""
 
-    epochs: int = Field(4, ge=0, description="0: calibrate only (PTQ)")
-    batch_size: int = Field(100, ge=1)
-    lr: float = Field(5e-4, gt=0, description="Adam, cosine to 0 over the epochs")
-    weight_decay: float = Field(0.0, ge=0)
-    ema_decay: float = Field(0.99, gt=0, lt=1, description="activation ranges while training")
-    lsq_max_bits: Optional[int] = Field(4, ge=2, le=16, description="points of this many bits or "
+    epochs: int = Field(ge=0, description="0: calibrate only (PTQ)")
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0, description="Adam, cosine to 0 over the epochs")
+    weight_decay: float = Field(ge=0)
+    ema_decay: float = Field(gt=0, lt=1, description="activation ranges while training")
+    lsq_max_bits: Optional[int] = Field(ge=2, le=16, description="points of this many bits or "
                                         "fewer learn their scales (LSQ); null: never")
-    scale_lr: float = Field(0.01, gt=0, description="learning rate of the log-scales (LSQ)")
-    seed: int = 0
+    scale_lr: float = Field(gt=0, description="learning rate of the log-scales (LSQ)")
+    seed: int
 
 
 class IntSweepParams(Section):
-    bits: list[int] = Field(default_factory=lambda: [2, 3, 4, 5, 6, 7, 8])
-    schemes: list[Scheme] = Field(default_factory=lambda: ["symmetric", "asymmetric"])
-    granularity: list[Granularity] = Field(default_factory=lambda: ["per_channel"])
-    io_bits: Optional[int] = Field(8, ge=2, le=16, description="network input and output "
+    bits: list[int]
+    schemes: list[Scheme]
+    granularity: list[Granularity]
+    io_bits: Optional[int] = Field(ge=2, le=16, description="network input and output "
                                    "(logits) tensors; null: the swept bits")
-    bias_bits: int = Field(32, ge=8, le=32, description="biases: integers at scale s_in * s_w")
-    calibration: CalibrationParams = CalibrationParams()
-    num_threads: int = Field(2, ge=1)
+    bias_bits: int = Field(ge=8, le=32, description="biases: integers at scale s_in * s_w")
+    calibration: CalibrationParams
+    workers: int = Field(ge=1, le=64, description="points computed in parallel processes, one "
+                         "torch thread each (results do not depend on it)")
 
     @field_validator("bits")
     @classmethod
@@ -366,14 +372,14 @@ class IntSweepParams(Section):
 
 
 class PtqParams(IntSweepParams):
-    integer_check: bool = Field(True, description="also run the integer-only emulation on the "
+    integer_check: bool = Field(description="also run the integer-only emulation on the "
                                 "test split and record its agreement with fake quantization")
 
 
 class QatParams(IntSweepParams):
-    schemes: list[Scheme] = Field(default_factory=lambda: ["symmetric", "asymmetric"])
-    finetune: FinetuneParams = FinetuneParams()
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    schemes: list[Scheme]
+    finetune: FinetuneParams
+    device: Literal["auto", "cpu", "cuda"]
 
 
 class MinifloatFormatParams(Section):
@@ -409,18 +415,17 @@ def _check_format_name(name: str) -> str:
 
 
 class MinifloatParams(Section):
-    formats: list[Union[str, MinifloatFormatParams]] = Field(
-        default_factory=lambda: ["E5M2", "E4M3", "E3M2", "E2M1"])
-    methods: list[Literal["ptq", "qat"]] = Field(default_factory=lambda: ["ptq", "qat"])
-    scaling: Literal["none", "per_tensor", "per_channel"] = Field(
-        "per_channel", description="a float scale maps each tensor's (or weight channel's) "
+    formats: list[Union[str, MinifloatFormatParams]]
+    methods: list[Literal["ptq", "qat"]]
+    scaling: Literal["none", "per_tensor", "per_channel"] = Field(description="a float scale maps each tensor's (or weight channel's) "
         "largest magnitude to the format's max; none: the format's own range")
-    io_format: Optional[str] = Field("E4M3", description="network input and output tensors; "
+    io_format: Optional[str] = Field(description="network input and output tensors; "
                                      "null: the swept format")
-    calibration: CalibrationParams = CalibrationParams()
-    finetune: FinetuneParams = FinetuneParams()
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = Field(2, ge=1)
+    calibration: CalibrationParams
+    finetune: FinetuneParams
+    device: Literal["auto", "cpu", "cuda"]
+    workers: int = Field(ge=1, le=64, description="points computed in parallel processes, one "
+                         "torch thread each (results do not depend on it)")
 
     @field_validator("formats")
     @classmethod
@@ -443,16 +448,81 @@ class MinifloatParams(Section):
 class FirmwareParams(Section):
     """C engine from the int8 .tflite, its builds, and the emulated Cortex-M4 run."""
 
-    average_window_ms: int = Field(1000, ge=1, le=5000,
-                                   description="post-processing: posteriors averaged over this")
-    detection_threshold: float = Field(0.7, gt=0.0, le=1.0,
-                                       description="averaged probability that reports a word")
-    suppression_ms: int = Field(1500, ge=0, le=60000, description="no repeat of a word within")
-    minimum_count: int = Field(3, ge=1, le=63, description="results needed in the window")
-    emulate_clips: int = Field(3, ge=1, le=500,
-                               description="test clips run end to end in the Cortex-M4 emulator")
-    clock_hz: int = Field(64_000_000, ge=1_000_000, le=1_000_000_000,
-                          description="MCU clock for the latency (nRF52840: 64 MHz)")
+    emulate_clips: int = Field(ge=1, le=500, description="test clips run end to end in the Cortex-M4 emulator")
+    clock_hz: int = Field(ge=1_000_000, le=1_000_000_000, description="MCU clock for the latency (nRF52840: 64 MHz)")
+
+
+# --- streaming (stages/stream.py; firmware/runtime/kws_stream.c, kws/stream) ---------------------
+def _range(v: tuple, what: str, lo: float, hi: float) -> tuple:
+    a, b = v
+    if not lo <= a <= b <= hi:
+        raise ValueError(f"{what} needs [low, high] with {lo} <= low <= high <= {hi} (got {list(v)})")
+    return v
+
+
+class StreamParams(Section):
+    """Always-on detection: the streaming recognizer the firmware builds (kws_stream.c) and
+    the stream stage's long test streams, scoring and threshold calibration."""
+
+    # the recognizer (firmware/runtime/kws_stream.c + kws_postprocess.c; stream_settings.h)
+    period_ms: int = Field(ge=1, le=5000, description="the network runs every this; a multiple of features.stride_ms")
+    average_window_ms: int = Field(ge=1, le=5000, description="RecognizeCommands: posteriors averaged over this")
+    detection_threshold: float = Field(gt=0.0, lt=1.0, description="averaged probability that reports a word, "
+                                       "in the firmware stage's builds (the stream stage's sketch gets the calibrated one)")
+    suppression_ms: int = Field(ge=0, le=60000, description="no repeat of a word within")
+    minimum_count: int = Field(ge=1, le=64, description="results needed in the window")
+    # calibration and scoring
+    target_fa_per_hour: Optional[float] = Field(gt=0, description="the stream stage picks the lowest "
+                                                "threshold meeting this on the synthetic stream; null: keep detection_threshold")
+    threshold_grid: tuple[float, float, float] = Field(description="[low, high, step] of the DET curve's thresholds")
+    hit_window_ms: int = Field(ge=0, le=5000, description="a detection counts for a keyword from its onset "
+                               "to this long after its end")
+    # the synthetic stream (test split)
+    minutes: float = Field(gt=0, le=1440, description="length of the synthetic stream")
+    seed: int = Field(description="stream draws, with data.seed")
+    keyword_share: float = Field(gt=0, le=1, description="share of the spoken words that are keywords "
+                                 "(the rest: other words of the test split, negatives)")
+    gap_s: tuple[float, float] = Field(description="pause from one word's end to the next word, seconds")
+    noise_segment_s: tuple[float, float] = Field(description="background noise changes file and level this often")
+    snr_db: tuple[float, float] = Field(description="noise level of a segment against the speech level, dB")
+    silence_share: float = Field(ge=0, le=1, description="share of noise segments that are near silence "
+                                 "(noise 60 dB below the speech level)")
+    speech_dbfs: float = Field(ge=-60, le=-3, description="active-speech RMS level of a word at gain 0, dBFS")
+    gain_db: tuple[float, float] = Field(description="word level around speech_dbfs, dB")
+    reverb_probability: float = Field(ge=0, le=1, description="words through a generated room impulse response")
+    rt60_s: tuple[float, float] = Field(description="reverb time range, seconds")
+    real: bool = Field(description="also a stream of the real clips of train.real_samples_dir, when present")
+    # checks and cost
+    emulate_seconds: float = Field(ge=0, le=600, description="host vs emulated Cortex-M4 decisions on this "
+                                   "much of the synthetic stream (0: skipped)")
+    timed_steps: int = Field(ge=1, le=20, description="streaming steps timed on the Cortex-M4 model")
+    workers: int = Field(ge=1, le=64, description="host processes running the network over the stream "
+                         "(the results do not depend on it)")
+
+    @field_validator("gap_s", "noise_segment_s", "snr_db", "gain_db", "rt60_s")
+    @classmethod
+    def _ranges_ok(cls, v, info):
+        lo, hi = {"gap_s": (0.0, 60.0), "noise_segment_s": (0.5, 600.0), "snr_db": (-20.0, 80.0),
+                  "gain_db": (-40.0, 20.0), "rt60_s": (0.01, 3.0)}[info.field_name]
+        return _range(v, f"stream.{info.field_name}", lo, hi)
+
+    @field_validator("threshold_grid")
+    @classmethod
+    def _grid_ok(cls, v):
+        lo, hi, step = v
+        if not (0 < lo <= hi < 1 and step > 0 and (hi - lo) / step <= 2000):
+            raise ValueError(f"stream.threshold_grid needs [low, high, step] with 0 < low <= high < 1, "
+                             f"step > 0 and at most 2000 steps (got {list(v)})")
+        return v
+
+    def thresholds(self) -> list[float]:
+        """The DET curve's thresholds (float32 values, as the C recognizer compares them)."""
+        import numpy as np
+
+        lo, hi, step = self.threshold_grid
+        n = int(round((hi - lo) / step)) + 1
+        return sorted({float(np.float32(round(lo + k * step, 6))) for k in range(n)})
+
 
 # --- pruning (prune; kws/prune) --------------------------------------------------------------------
 def _fractions(values: list[float], what: str, one: str) -> list[float]:
@@ -465,16 +535,15 @@ def _fractions(values: list[float], what: str, one: str) -> list[float]:
 class PruneFinetuneParams(Section):
     """Fine-tuning of every pruned model (kws.training.train_model, Adam, cosine to 0)."""
 
-    epochs: int = Field(3, ge=0, description="0: no fine-tuning (the fine-tuned curve = the pruned one)")
-    batch_size: int = Field(100, ge=1)
-    lr: float = Field(3e-3, gt=0, le=1)
-    weight_decay: float = Field(0.0, ge=0)
-    seed: int = 0
+    epochs: int = Field(ge=0, description="0: no fine-tuning (the fine-tuned curve = the pruned one)")
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0, le=1)
+    weight_decay: float = Field(ge=0)
+    seed: int
 
 
 class UnstructuredPruneParams(Section):
-    sparsities: list[float] = Field(default_factory=lambda: [0.5, 0.7, 0.8, 0.9, 0.95, 0.98],
-                                    description="share of conv/dense weights set to zero")
+    sparsities: list[float] = Field(description="share of conv/dense weights set to zero")
 
     @field_validator("sparsities")
     @classmethod
@@ -483,12 +552,11 @@ class UnstructuredPruneParams(Section):
 
 
 class StructuredPruneParams(Section):
-    ratios: list[float] = Field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75, 0.875],
-                                description="share of output channels removed from every "
+    ratios: list[float] = Field(description="share of output channels removed from every "
                                 "prunable conv")
-    norms: list[Literal["l1", "l2", "linf"]] = Field(default_factory=lambda: ["l1", "l2", "linf"])
-    convert: bool = Field(True, description="int8 TFLite of every fine-tuned point (int8 accuracy)")
-    mcu: bool = Field(True, description="flash, RAM and emulated Cortex-M4 cycles of every "
+    norms: list[Literal["l1", "l2", "linf"]]
+    convert: bool = Field(description="int8 TFLite of every fine-tuned point (int8 accuracy)")
+    mcu: bool = Field(description="flash, RAM and emulated Cortex-M4 cycles of every "
                       "converted point (kws.firmware); needs convert: true")
 
     @field_validator("ratios")
@@ -512,31 +580,50 @@ class StructuredPruneParams(Section):
 class PruneParams(Section):
     """Unstructured and structured pruning sweeps of models/model.pt (kws/prune)."""
 
-    unstructured: UnstructuredPruneParams = UnstructuredPruneParams()
-    structured: StructuredPruneParams = StructuredPruneParams()
-    finetune: PruneFinetuneParams = PruneFinetuneParams()
-    latency_runs: int = Field(200, ge=5, description="batch-1 CPU runs per structured shape")
-    warmup_runs: int = Field(20, ge=0)
-    latency_threads: int = Field(1, ge=1, le=256, description="torch threads for the CPU latency")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = Field(2, ge=1, le=256, description="torch threads for fine-tuning")
+    unstructured: UnstructuredPruneParams
+    structured: StructuredPruneParams
+    finetune: PruneFinetuneParams
+    latency_runs: int = Field(ge=5, description="batch-1 CPU runs per structured shape")
+    warmup_runs: int = Field(ge=0)
+    latency_threads: int = Field(ge=1, le=256, description="torch threads for the CPU latency")
+    device: Literal["auto", "cpu", "cuda"]
+    workers: int = Field(ge=1, le=64, description="points computed in parallel processes, one "
+                         "torch thread each (results do not depend on it)")
 
 
 class Params(Section):
     # Later stages add their sections here; unknown sections are refused so typos surface.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    data: DataParams = DataParams()
-    features: FeaturesParams = FeaturesParams()
-    model: ModelParams = ModelParams()
-    train: TrainParams = TrainParams()
-    profile: ProfileParams = ProfileParams()
-    ptq: PtqParams = PtqParams()
-    qat: QatParams = QatParams()
-    minifloat: MinifloatParams = MinifloatParams()
-    convert: ConvertParams = ConvertParams()
-    firmware: FirmwareParams = FirmwareParams()
-    prune: PruneParams = PruneParams()
+    data: DataParams
+    features: FeaturesParams
+    model: ModelParams
+    train: TrainParams
+    profile: ProfileParams
+    ptq: PtqParams
+    qat: QatParams
+    minifloat: MinifloatParams
+    convert: ConvertParams
+    firmware: FirmwareParams
+    stream: StreamParams
+    prune: PruneParams
+
+    @model_validator(mode="after")
+    def _stream_fits(self) -> "Params":
+        st, stride = self.stream, self.features.stride_ms
+        if st.period_ms % stride:
+            raise ValueError(f"stream.period_ms = {st.period_ms} must be a multiple of "
+                             f"features.stride_ms = {stride} (a frame is the unit of new audio)")
+        held = st.average_window_ms // st.period_ms + 1
+        if held > 64:
+            raise ValueError(f"stream.average_window_ms = {st.average_window_ms} holds {held} "
+                             f"results at stream.period_ms = {st.period_ms}: the firmware keeps 64; "
+                             "use a shorter window or a longer period")
+        if st.minimum_count > held:
+            raise ValueError(f"stream.minimum_count = {st.minimum_count} is more than the "
+                             f"{held} results a {st.average_window_ms} ms window holds at "
+                             f"stream.period_ms = {st.period_ms}: nothing would be detected")
+        return self
 
 
 def _format(err: ValidationError, raw: dict, source: str = "params.yaml") -> str:
@@ -574,7 +661,11 @@ def _yaml12() -> YAML:
     return YAML(typ="safe", pure=True)
 
 
-def load(path: str | Path = "params.yaml") -> Params:
+ROOT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def raw_params(path: str | Path = ROOT_PARAMS) -> dict:
+    """A params file as its plain mapping (not validated); one-line errors."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run stages from the repository root")
@@ -584,4 +675,31 @@ def load(path: str | Path = "params.yaml") -> Params:
         raise ParamsError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if raw is not None and not isinstance(raw, dict):
         raise ParamsError(f"{path} must be a mapping of sections")
+    return raw or {}
+
+
+def load(path: str | Path = "params.yaml") -> Params:
+    """The params of ``path``, validated. Another file than the repository's params.yaml (a
+    ``--params`` file) may hold only the keys it changes: the rest are params.yaml's."""
+    path = Path(path)
+    raw = raw_params(path)
+    if ROOT_PARAMS.is_file() and path.resolve() != ROOT_PARAMS:
+        raw = _merge(raw_params(ROOT_PARAMS), raw)
     return parse(raw, str(path))
+
+
+def defaults() -> Params:
+    """The repository's params.yaml, validated: the project's settings."""
+    return load(ROOT_PARAMS)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def with_overrides(overrides: dict, base: str | Path = ROOT_PARAMS) -> Params:
+    """``base`` (the repository's params.yaml) with ``overrides`` merged in, key by key."""
+    return parse(_merge(raw_params(base), overrides or {}), source=Path(base).name)

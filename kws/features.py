@@ -29,7 +29,8 @@ with ``f_k = k * sample_rate / n_fft``, peak 1, no area normalisation (librosa's
 
 ``mfcc`` runs these steps in the firmware's own C code (``firmware/runtime/kws_frontend.c``,
 through ``kws.frontend``): float32 in a fixed order, so features are the same bytes on every
-machine and on the board (they agree with a float64 evaluation of the formulas to ~2e-5).
+machine and on the board (against a float64 evaluation of the formulas, on 300 real clips:
+median |error| 5e-7, 99th percentile 8e-6, largest 8e-5).
 Audio given as float is first rounded to int16 (``kws.frontend.to_pcm16``), as a microphone
 delivers it. ``power_spectrogram`` and ``log_mel`` are plain torch evaluations of the first
 steps, for the figures (``kws views``); nothing trains on them.
@@ -55,9 +56,11 @@ Spec = Union[FeaturesParams, dict]
 
 def as_spec(spec: Spec | None) -> FeaturesParams:
     """A ``FeaturesParams`` from itself, a dict (e.g. ``labels.json``'s ``features``, a
-    checkpoint's), or None (the defaults). Unknown keys are ignored."""
+    checkpoint's), or None (the repository's params.yaml). Unknown keys are ignored."""
     if spec is None:
-        return FeaturesParams()
+        from kws.config import defaults
+
+        return defaults().features
     if isinstance(spec, FeaturesParams):
         return spec
     if isinstance(spec, dict):
@@ -103,10 +106,19 @@ def hann_window(spec: Spec | None = None) -> np.ndarray:
     return hann64(as_spec(spec).window_samples).astype(np.float32)
 
 
+def _tensors(s: FeaturesParams) -> dict:
+    return _tensors_of(s.window_samples, s.sample_rate, s.n_fft, s.n_mels, float(s.fmin),
+                       float(s.fmax))
+
+
 @lru_cache(maxsize=32)
-def _tensors(key: tuple) -> dict:
-    s = FeaturesParams(**dict(key))
-    return {"win": torch.from_numpy(hann_window(s)), "fb": torch.from_numpy(mel_filterbank(s))}
+def _tensors_of(window: int, sample_rate: int, n_fft: int, n_mels: int, fmin: float,
+                fmax: float) -> dict:
+    from kws.frontend import hann64, mel_filterbank64
+
+    return {"win": torch.from_numpy(hann64(window).astype(np.float32)),
+            "fb": torch.from_numpy(mel_filterbank64(sample_rate, n_fft, n_mels, fmin,
+                                                    fmax).astype(np.float32))}
 
 
 def _as_batch(audio, s: FeaturesParams) -> torch.Tensor:
@@ -123,16 +135,12 @@ def _as_batch(audio, s: FeaturesParams) -> torch.Tensor:
     return x
 
 
-def _spec_key(s: FeaturesParams) -> tuple:
-    return tuple(sorted((k, v) for k, v in s.model_dump().items() if k != "augment"))
-
-
 def power_spectrogram(audio, spec: Spec | None = None) -> torch.Tensor:
     """|rfft(hann * frame, n_fft)|^2, float32 ``[B, n_frames, n_fft // 2 + 1]`` (all bins;
     torch, for figures)."""
     s = as_spec(spec)
     x = _as_batch(audio, s)
-    t = _tensors(_spec_key(s))
+    t = _tensors(s)
     with torch.no_grad():
         frames = x.unfold(-1, s.window_samples, s.stride_samples) * t["win"]  # [B, F, W]
         spec_c = torch.fft.rfft(frames, n=s.n_fft, dim=-1)
@@ -143,7 +151,7 @@ def log_mel(audio, spec: Spec | None = None) -> torch.Tensor:
     """ln(mel energies + log_floor), float32 ``[B, n_frames, n_mels]`` (torch, for figures)."""
     s = as_spec(spec)
     with torch.no_grad():
-        return (power_spectrogram(audio, s) @ _tensors(_spec_key(s))["fb"]).add_(
+        return (power_spectrogram(audio, s) @ _tensors(s)["fb"]).add_(
             s.log_floor).log_()
 
 

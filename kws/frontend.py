@@ -37,7 +37,8 @@ BUILD_DIR = ROOT / "build" / "frontend"
 # -ffast-math: plain IEEE float32 in source order on any x86-64.
 CFLAGS = ["-O2", "-std=c99", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math"]
 FFT = 512          # complex points (KWS_FRONTEND_FFT): a 1024-point real FFT
-STAGES = (128, 32, 8, 2)  # quarter lengths of the radix-4 stages, then one radix-2 stage
+LOG_BITS = 7       # KWS_FRONTEND_LOG_BITS: the log's table has 2^7 mantissa intervals
+DCT_BLOCK = 10     # KWS_FRONTEND_DCT_BLOCK: DCT outputs computed together
 
 
 class FrontendError(KwsError):
@@ -49,17 +50,16 @@ class Tables:
     """Everything ``kws_frontend_cfg`` points to, float32 / uint16, for one features spec."""
 
     window: int
+    bin_lo: int
     n_bins: int
     n_mels: int
     n_mfcc: int
     log_floor: float
     hann: np.ndarray
     twiddles: np.ndarray
-    split: np.ndarray
-    order: np.ndarray
-    mel_start: np.ndarray
-    mel_len: np.ndarray
-    mel_weights: np.ndarray
+    bins: np.ndarray
+    seg_len: np.ndarray
+    log_table: np.ndarray
     dct: np.ndarray
 
 
@@ -69,52 +69,44 @@ def _f32(values) -> np.ndarray:
     return a
 
 
-def _stage_twiddles() -> list[float]:
+def _twiddles() -> list[float]:
+    """W^(j s), s = 1..7, (cos, -sin) per radix-8 butterfly j: stage 1 (W = e^(-2 pi i/512),
+    j = 0..63), then stage 2 (W = e^(-2 pi i/64), j = 1..7); stage 3 has none."""
     out = []
-    for q in STAGES:
-        n = 4 * q
-        for j in range(q):
-            for r in (1, 2, 3):
-                a = 2.0 * math.pi * r * j / n
+    for n, js in ((FFT, range(FFT // 8)), (FFT // 8, range(1, 8))):
+        for j in js:
+            for s in range(1, 8):
+                a = 2.0 * math.pi * j * s / n
                 out += [math.cos(a), -math.sin(a)]
     return out
 
 
-def _fft_order() -> np.ndarray:
-    """Position of each FFT bin after the stages (digit-reversed), found by running the same
-    decimation-in-frequency stages in complex128 and matching numpy's FFT."""
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal(FFT) + 1j * rng.standard_normal(FFT)
-    ref = np.fft.fft(z)
-    z = z.copy()
-    for q in STAGES:
-        n = 4 * q
-        j = np.arange(q)
-        w = np.exp(-2j * np.pi * j / n)
-        for b in range(0, FFT, n):
-            a0, a1, a2, a3 = (z[b + j + r * q].copy() for r in range(4))
-            t0, t1, t2, t3 = a0 + a2, a0 - a2, a1 + a3, a1 - a3
-            z[b + j] = t0 + t2
-            z[b + j + q] = (t1 - 1j * t3) * w
-            z[b + j + 2 * q] = (t0 - t2) * w ** 2
-            z[b + j + 3 * q] = (t1 + 1j * t3) * w ** 3
-    a, b = z[0::2].copy(), z[1::2].copy()
-    z[0::2], z[1::2] = a + b, a - b
-    order = np.array([int(np.argmin(np.abs(z - ref[k]))) for k in range(FFT)], dtype=np.uint16)
-    assert len(set(order.tolist())) == FFT and np.allclose(z[order], ref)
-    return order
+def _log_table() -> np.ndarray:
+    """(c_i, -ln c_i) for the 2^LOG_BITS mantissa intervals [1 + i/n, 1 + (i+1)/n): c_i is
+    1 / (the interval's middle) in float32, -ln c_i of that float32 value, rounded."""
+    n = 1 << LOG_BITS
+    out = []
+    for i in range(n):
+        c = float(np.float32(1.0 / (1.0 + (i + 0.5) / n)))
+        out += [c, -math.log(c)]
+    return _f32(out)
+
+
+def _mel_edges(sample_rate: int, n_mels: int, fmin: float, fmax: float) -> list[float]:
+    """The n_mels + 2 HTK edge frequencies, equally spaced in mel (Hz, float64)."""
+    def mel(f):
+        return 2595.0 * math.log10(1.0 + f / 700.0)
+
+    lo_m, hi_m = mel(fmin), mel(fmax)
+    return [700.0 * (10.0 ** ((lo_m + (hi_m - lo_m) * i / (n_mels + 1)) / 2595.0) - 1.0)
+            for i in range(n_mels + 2)]
 
 
 @lru_cache(maxsize=16)
 def mel_filterbank64(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
                      fmax: float) -> np.ndarray:
     """HTK triangles (kws/features.py gives the formula), float64 ``[n_fft // 2 + 1, n_mels]``."""
-    def mel(f):
-        return 2595.0 * math.log10(1.0 + f / 700.0)
-
-    lo_m, hi_m = mel(fmin), mel(fmax)
-    edges = [700.0 * (10.0 ** ((lo_m + (hi_m - lo_m) * i / (n_mels + 1)) / 2595.0) - 1.0)
-             for i in range(n_mels + 2)]
+    edges = _mel_edges(sample_rate, n_mels, fmin, fmax)
     fb = np.zeros((n_fft // 2 + 1, n_mels))
     for k in range(n_fft // 2 + 1):
         f = k * sample_rate / n_fft
@@ -143,6 +135,41 @@ def hann64(window: int) -> np.ndarray:
     return h
 
 
+def _hann_table(window: int) -> np.ndarray:
+    """The Hann window / 32768 in float32, in the order the FFT's first stage reads it: for
+    butterfly j = 0..63 and input r < R = ceil(window / 128), samples 2 (j + 64 r) and
+    2 (j + 64 r) + 1 (zero past the window)."""
+    h = np.zeros(2 * FFT)
+    h[:window] = np.asarray(_f32(hann64(window)), np.float64) / 32768.0
+    r = -(-window // (2 * (FFT // 8)))
+    return _f32(h.reshape(8, FFT // 8, 2)[:r].transpose(1, 0, 2).reshape(-1))
+
+
+def _segments(fb: np.ndarray, edges: list[float], sample_rate: int, n_fft: int,
+              bin_lo: int, n_bins: int) -> tuple[np.ndarray, list[float]]:
+    """The bins bin_lo..n_bins-1 by segment: bin k is in segment i when edge i <= f_k < edge
+    i + 1, where band i rises with weight w = (f_k - edge i) / (edge i+1 - edge i) and band
+    i - 1 falls with 1 - w, and no other band weighs it. Returns the number of bins in each
+    of the n_mels + 1 segments and each bin's w."""
+    n_mels = fb.shape[1]
+    seg_len = np.zeros(n_mels + 1, np.int64)
+    rising = []
+    for k in range(bin_lo, n_bins):
+        f = k * sample_rate / n_fft
+        seg = min(max([i for i in range(n_mels + 2) if edges[i] <= f], default=0), n_mels)
+        w = (f - edges[seg]) / (edges[seg + 1] - edges[seg])
+        seg_len[seg] += 1
+        want = np.zeros(n_mels)
+        if seg >= 1:
+            want[seg - 1] = 1.0 - w
+        if seg < n_mels:
+            want[seg] = w
+        if not 0.0 <= w <= 1.0 or np.abs(fb[k] - want).max() > 1e-12:
+            raise FrontendError(f"FFT bin {k}: the mel weights are not HTK triangles")
+        rising.append(w)
+    return seg_len, rising
+
+
 @lru_cache(maxsize=16)
 def _tables(window: int, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float,
             n_mfcc: int, log_floor: float) -> Tables:
@@ -156,26 +183,25 @@ def _tables(window: int, sample_rate: int, n_fft: int, n_mels: int, fmin: float,
         raise FrontendError(f"features.n_mels = {n_mels}: the frontend takes at most 128")
     fb = mel_filterbank64(sample_rate, n_fft, n_mels, fmin, fmax)
     nz = np.nonzero(fb.any(axis=1))[0]
-    n_bins = int(nz.max()) + 1
-    starts, lens, weights = [], [], []
-    for m in range(n_mels):
-        ks = np.nonzero(fb[:, m])[0]
-        k0, k1 = (int(ks.min()), int(ks.max()) + 1) if len(ks) else (0, 0)
-        starts.append(k0)
-        lens.append(k1 - k0)
-        # x 1/4: the split computes 2 X[k]; rounding to float32 first keeps the product exact
-        weights.extend(np.float32(w) * np.float32(0.25) for w in fb[k0:k1, m])
-    split = []
-    for k in range(n_bins):
+    if not len(nz):
+        raise FrontendError("the mel filterbank has no FFT bin (fmin/fmax too close)")
+    bin_lo, n_bins = int(nz.min()), int(nz.max()) + 1
+    seg_len, rising = _segments(fb, _mel_edges(sample_rate, n_mels, fmin, fmax), sample_rate,
+                                 n_fft, bin_lo, n_bins)
+    bins = []
+    for k, w in zip(range(bin_lo, n_bins), rising):
         a = 2.0 * math.pi * k / n_fft
-        split += [math.cos(a), math.sin(a)]
-    order = np.append(_fft_order(), 0).astype(np.uint16)  # [513]: bin 512 = bin 0
-    u16 = np.uint16
-    return Tables(window, n_bins, n_mels, n_mfcc, float(np.float32(log_floor)),
-                  hann=_f32(np.asarray(_f32(hann64(window)), np.float64) / 32768.0),
-                  twiddles=_f32(_stage_twiddles()), split=_f32(split), order=order,
-                  mel_start=np.array(starts, u16), mel_len=np.array(lens, u16),
-                  mel_weights=np.array(weights, np.float32), dct=_f32(dct64(n_mels, n_mfcc)))
+        # x 1/4: the split computes 2 X[k] (the frontend takes 1/4 - w/4 for the falling band)
+        bins += [math.cos(a), math.sin(a), 0.25 * w]
+    # [block][m][DCT_BLOCK]: D[m, j] for m < half, j in the block, zero past n_mfcc
+    half, blocks = (n_mels + 1) // 2, -(-n_mfcc // DCT_BLOCK)
+    dct = np.zeros((half, blocks * DCT_BLOCK))
+    dct[:, :n_mfcc] = np.asarray(dct64(n_mels, n_mfcc))[:half]
+    dct = _f32(dct.reshape(half, blocks, DCT_BLOCK).transpose(1, 0, 2).reshape(-1))
+    return Tables(window, bin_lo, n_bins, n_mels, n_mfcc, float(np.float32(log_floor)),
+                  hann=_hann_table(window),
+                  twiddles=_f32(_twiddles()), bins=_f32(bins),
+                  seg_len=seg_len.astype(np.uint16), log_table=_log_table(), dct=dct)
 
 
 def tables(spec) -> Tables:
@@ -185,11 +211,13 @@ def tables(spec) -> Tables:
 
 
 # --- the host build ---------------------------------------------------------------------------
+POINTERS = ("hann", "twiddles", "bins", "seg_len", "log_table", "dct")  # kws_frontend_cfg order
+
+
 class _Cfg(ctypes.Structure):
-    _fields_ = [("window", ctypes.c_int), ("n_bins", ctypes.c_int), ("n_mels", ctypes.c_int),
-                ("n_mfcc", ctypes.c_int), ("log_floor", ctypes.c_float),
-                *[(n, ctypes.c_void_p) for n in ("hann", "twiddles", "split", "order",
-                                                 "mel_start", "mel_len", "mel_weights", "dct")]]
+    _fields_ = [("window", ctypes.c_int), ("bin_lo", ctypes.c_int), ("n_bins", ctypes.c_int),
+                ("n_mels", ctypes.c_int), ("n_mfcc", ctypes.c_int), ("log_floor", ctypes.c_float),
+                *[(n, ctypes.c_void_p) for n in POINTERS]]
 
 
 _lock = threading.Lock()
@@ -221,13 +249,14 @@ def _library() -> ctypes.CDLL:
     dll.kws_frontend_batch.argtypes = [ctypes.POINTER(_Cfg), ctypes.c_void_p, ctypes.c_int,
                                        ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     dll.kws_frontend_batch.restype = None
+    dll.kws_frontend_log.argtypes = [ctypes.POINTER(_Cfg), ctypes.c_float]
+    dll.kws_frontend_log.restype = ctypes.c_float
     return dll
 
 
 def _cfg(t: Tables) -> tuple[_Cfg, list]:
-    keep = [np.ascontiguousarray(a) for a in (t.hann, t.twiddles, t.split, t.order, t.mel_start,
-                                              t.mel_len, t.mel_weights, t.dct)]
-    cfg = _Cfg(t.window, t.n_bins, t.n_mels, t.n_mfcc, t.log_floor,
+    keep = [np.ascontiguousarray(getattr(t, n)) for n in POINTERS]
+    cfg = _Cfg(t.window, t.bin_lo, t.n_bins, t.n_mels, t.n_mfcc, t.log_floor,
                *[a.ctypes.data for a in keep])
     return cfg, keep
 
@@ -245,6 +274,17 @@ def threads() -> int:
     """Worker threads for a batch (the C calls release the GIL); ``KWS_FRONTEND_THREADS``."""
     env = os.environ.get("KWS_FRONTEND_THREADS")
     return max(1, int(env)) if env else max(1, min(4, os.cpu_count() or 1))
+
+
+def log32(values, spec) -> np.ndarray:
+    """The frontend's float32 natural log (``kws_frontend_log``) of each value (x > 0,
+    normal), for tests: one C call per value."""
+    lib = _library()
+    cfg, keep = _cfg(tables(spec))
+    x = np.asarray(values, np.float32).reshape(-1)
+    out = np.array([lib.kws_frontend_log(ctypes.byref(cfg), float(v)) for v in x], np.float32)
+    del keep
+    return out.reshape(np.shape(values))
 
 
 def mfcc_pcm16(pcm: np.ndarray, spec) -> np.ndarray:
@@ -299,15 +339,13 @@ def c_tables(spec) -> str:
     parts = ["/* Generated by kws/frontend.py (c_tables): the MFCC frontend's tables. */",
              '#include "kws_frontend.h"', "",
              _c_floats("hann", t.hann), _c_floats("twiddles", t.twiddles),
-             _c_floats("split", t.split), _c_u16("order", t.order),
-             _c_u16("mel_start", t.mel_start), _c_u16("mel_len", t.mel_len),
-             _c_floats("mel_weights", t.mel_weights), _c_floats("dct", t.dct),
+             _c_floats("bins", t.bins), _c_u16("seg_len", t.seg_len),
+             _c_floats("log_table", t.log_table), _c_floats("dct", t.dct),
              "const kws_frontend_cfg kws_frontend_tables = {",
-             f"    .window = {t.window}, .n_bins = {t.n_bins}, .n_mels = {t.n_mels}, "
-             f".n_mfcc = {t.n_mfcc},",
+             f"    .window = {t.window}, .bin_lo = {t.bin_lo}, .n_bins = {t.n_bins}, "
+             f".n_mels = {t.n_mels}, .n_mfcc = {t.n_mfcc},",
              f"    .log_floor = {float(np.float32(t.log_floor))!r}f,",
-             "    .hann = hann, .twiddles = twiddles, .split = split, .order = order,",
-             "    .mel_start = mel_start, .mel_len = mel_len, .mel_weights = mel_weights, "
-             ".dct = dct,",
+             "    .hann = hann, .twiddles = twiddles, .bins = bins, .seg_len = seg_len,",
+             "    .log_table = log_table, .dct = dct,",
              "};", ""]
     return "\n".join(parts)

@@ -116,7 +116,7 @@ def _features_params(runner: _Runner, params_path: str):
             raise KwsError(f"the model's features params are not valid: {err}") from None
     if Path(params_path).is_file():
         return config.load(params_path).features
-    return config.FeaturesParams()
+    return config.defaults().features
 
 
 def _fallback_labels(params_path: str) -> list[str]:
@@ -124,7 +124,7 @@ def _fallback_labels(params_path: str) -> list[str]:
     from kws.data.labels import label_names
 
     words = config.load(params_path).data.words if Path(params_path).is_file() \
-        else config.DataParams().words
+        else config.defaults().data.words
     return label_names(list(words))
 
 

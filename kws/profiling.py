@@ -2,7 +2,8 @@
 
 Conventions (one set, used everywhere in the reports):
 
-* **MACs**: multiply-accumulates of one inference at batch 1.
+* **MACs**: multiply-accumulates of one inference at batch 1 (each layer kind counts its own:
+  kws/layers/<kind>.py).
   Conv2d: ``Cout * OH * OW * (Cin / groups) * KH * KW`` (padding zeros are multiplied too, as
   the int8 kernels do); Linear: ``in * out``; BatchNorm (only when not folded): one MAC per
   element (``x * a + b``); average pooling: a fixed-weight depthwise conv, ``KH * KW`` MACs per
@@ -38,6 +39,9 @@ from typing import Iterable, Optional
 import torch
 import torch.nn as nn
 
+from kws import layers
+from kws.layers.common import ALIAS, FOLD, FUSE, Counts, numel as _numel
+
 FILE_DEPS = ("kws/literature.json",)  # kws.deps: read by literature()
 BYTES = {"fp32": 4, "int8": 1}
 QPARAM_BYTES = 8  # float32 scale + int32 zero point (or int32 multiplier + shift)
@@ -60,54 +64,16 @@ BOARDS = {
 }
 
 
-# --- per-module counts, by hand -----------------------------------------------------------------
-@dataclass
-class Counts:
-    params: int = 0
-    macs: int = 0
-    bias_adds: int = 0
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.macs + self.bias_adds
-
-
-def _numel(shape: Iterable[int]) -> int:
-    return math.prod(int(s) for s in shape)
-
-
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
+# --- per-module counts, by hand (each kind's in kws/layers) ------------------------------------
 def module_counts(m: nn.Module, in_shape: tuple, out_shape: tuple) -> Counts:
     """Params, MACs and bias adds of one call of ``m`` (shapes include the batch dimension)."""
-    if isinstance(m, nn.Conv2d):
-        n, cout, oh, ow = out_shape
-        kh, kw = _pair(m.kernel_size)
-        macs = n * cout * oh * ow * (m.in_channels // m.groups) * kh * kw
-        params = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
-        return Counts(params, macs, n * cout * oh * ow if m.bias is not None else 0)
-    if isinstance(m, nn.Linear):
-        rows = _numel(out_shape[:-1])
-        params = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
-        return Counts(params, rows * m.in_features * m.out_features,
-                      rows * m.out_features if m.bias is not None else 0)
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        params = (m.weight.numel() + m.bias.numel()) if m.affine else 0
-        return Counts(params, _numel(out_shape), 0)
-    if isinstance(m, nn.AvgPool2d):
-        kh, kw = _pair(m.kernel_size)
-        return Counts(0, _numel(out_shape) * kh * kw, 0)
-    if isinstance(m, nn.AdaptiveAvgPool2d):
-        return Counts(0, _numel(in_shape), 0)  # every input element summed once
-    return Counts(sum(p.numel() for p in m.parameters(recurse=False)), 0, 0)
+    return layers.kind_of(m).counts(m, in_shape, out_shape)
 
 
 # --- tracing with forward hooks --------------------------------------------------------------------
 @dataclass
 class Call:
-    """One call of a leaf module, in execution order."""
+    """One call of a layer, in execution order."""
 
     name: str
     module: nn.Module
@@ -117,14 +83,8 @@ class Call:
     out_key: int
 
 
-def _leaves(model: nn.Module):
-    for name, m in model.named_modules():
-        if not list(m.children()):
-            yield name, m
-
-
 def trace(model: nn.Module, input_shape: tuple[int, int]) -> tuple[list[Call], int, int]:
-    """Run one batch-1 forward with hooks on every leaf module.
+    """Run one batch-1 forward with hooks on every layer (``kws.layers.named_layers``).
 
     Returns the calls, the key of the network input and the key of its output. Tensor keys are
     storage addresses (all traced tensors are kept alive, so addresses are not reused). A module
@@ -145,7 +105,7 @@ def trace(model: nn.Module, input_shape: tuple[int, int]) -> tuple[list[Call], i
                               x.data_ptr(), output.data_ptr()))
         return fn
 
-    for name, m in _leaves(model):
+    for name, m, _ in layers.named_layers(model):
         hooks.append(m.register_forward_hook(hook(name)))
     was_training = model.training
     model.eval()
@@ -163,11 +123,6 @@ def trace(model: nn.Module, input_shape: tuple[int, int]) -> tuple[list[Call], i
 
 
 # --- the deployed graph -------------------------------------------------------------------------
-_LAYOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity, nn.Flatten, nn.ZeroPad2d,
-           nn.ConstantPad2d)
-_ACT = (nn.ReLU, nn.ReLU6)
-
-
 @dataclass
 class Op:
     """One op of the deployed graph (BN folded, ReLU fused, layout ops removed)."""
@@ -191,24 +146,6 @@ class Op:
         return 2 * self.macs + self.bias_adds
 
 
-def _op_kind(m: nn.Module) -> str:
-    if isinstance(m, nn.Conv2d):
-        if m.groups == m.in_channels and m.groups > 1 and m.out_channels == m.in_channels:
-            return "DEPTHWISE_CONV_2D"
-        return "CONV_2D"
-    if isinstance(m, nn.Linear):
-        return "FULLY_CONNECTED"
-    if isinstance(m, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
-        return "AVERAGE_POOL_2D"
-    if isinstance(m, nn.MaxPool2d):
-        return "MAX_POOL_2D"
-    if isinstance(m, _ACT):
-        return "RELU"
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return "BATCH_NORM"
-    return type(m).__name__.upper()
-
-
 def deployed_graph(calls: list[Call], input_key: int,
                    input_shape: tuple) -> tuple[list[Op], dict[int, tuple]]:
     """Fold, fuse and drop as the converter does. ``input_shape`` is the network input's full
@@ -228,19 +165,20 @@ def deployed_graph(calls: list[Call], input_key: int,
         if out_key != src:
             alias[out_key] = src
 
+    weighted: set[int] = set()  # id() of the ops a BatchNorm may fold into
     for c in calls:
         known = c.in_key in shapes or c.in_key in alias
         src = canon(c.in_key) if known else latest
         m = c.module
+        kind = layers.kind_of(m, f"profiling: layer {c.name}")
         prev = producer.get(src)
-        if isinstance(m, _LAYOUT):
+        if kind.deploy == ALIAS:
             same_as(c.out_key, src)
             latest = src
             continue
         last_op = ops[-1] if ops else None
-        if (isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and prev is not None
-                and prev is last_op and not prev.fused
-                and prev.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")):
+        if (kind.deploy == FOLD and prev is not None and prev is last_op and not prev.fused
+                and id(prev) in weighted):
             if prev.biases == 0:  # folding gives the conv a bias
                 prev.biases = prev.channels
                 prev.params += prev.channels
@@ -249,21 +187,18 @@ def deployed_graph(calls: list[Call], input_key: int,
             same_as(c.out_key, src)
             latest = src
             continue
-        if (isinstance(m, _ACT) and prev is not None and prev is last_op
-                and not any("relu" in f for f in prev.fused)):
-            prev.fused.append(f"{c.name} (relu fused)")
+        if (kind.deploy == FUSE and prev is not None and prev is last_op
+                and not any(f.endswith(" fused)") for f in prev.fused)):
+            prev.fused.append(f"{c.name} ({kind.name} fused)")
             same_as(c.out_key, src)
             latest = src
             continue
-        cnt = module_counts(m, c.in_shape, c.out_shape)
-        op = Op(c.name, _op_kind(m), [src], c.out_key, tuple(shapes.get(src, c.in_shape)),
+        cnt = kind.counts(m, c.in_shape, c.out_shape)
+        op = Op(c.name, kind.op(m), [src], c.out_key, tuple(shapes.get(src, c.in_shape)),
                 c.out_shape, params=cnt.params, macs=cnt.macs, bias_adds=cnt.bias_adds)
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            op.weights = m.weight.numel()
-            op.biases = m.bias.numel() if m.bias is not None else 0
-            op.channels = m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):  # a BN that could not fold
-            op.weights = op.biases = op.channels = m.num_features
+        op.weights, op.biases, op.channels = kind.stored(m)
+        if kind.weighted:
+            weighted.add(id(op))
         ops.append(op)
         producer[c.out_key] = op
         shapes[c.out_key] = c.out_shape

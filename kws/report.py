@@ -35,7 +35,19 @@ SOURCES = {
     "firmware": ("firmware/metrics.json", "firmware"),
     "prune_unstructured": ("prune/unstructured.csv", "prune"),
     "prune_structured": ("prune/structured.csv", "prune"),
+    "stream": ("stream/metrics.json", "stream"),
+    "stream_det": ("stream/det_synthetic.csv", "stream"),
+    "stream_det_real": ("stream/det_real.csv", "stream"),
+    "ptq_metrics": ("ptq/metrics.json", "ptq"),
+    "qat_metrics": ("qat/metrics.json", "qat"),
+    "minifloat_metrics": ("minifloat/metrics.json", "minifloat"),
+    "prune_metrics": ("prune/metrics.json", "prune"),
 }
+# stage -> its metrics.json key in SOURCES, in pipeline order (each holds a top-level seconds)
+STAGE_METRICS = {"download": "data", "featurize": "features", "train": "train",
+                 "profile": "profile", "convert": "convert", "ptq": "ptq_metrics",
+                 "qat": "qat_metrics", "minifloat": "minifloat_metrics", "firmware": "firmware",
+                 "stream": "stream", "prune": "prune_metrics"}
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -179,7 +191,7 @@ def fig_latency(rows: list[tuple[str, dict]], path: Path) -> None:
         ax.text(left, y, f" {left:.3g} ms", va="center")
     ax.set_yticks(range(len(rows)), [r[0] for r in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("ms per inference (MCU: per 1 s window)")
+    ax.set_xlabel("ms per inference (MCU: per 1 s window; streaming: per step)")
     ax.set_xlim(0, ax.get_xlim()[1] * 1.15)
     ax.set_title("Latency: host CPU vs emulated Cortex-M4")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, fontsize=8)
@@ -464,6 +476,20 @@ def section_latency(pg: Page) -> None:
         bars.append((f"Cortex-M4 {clock:g} MHz (emulated)",
                      {st: stages[st]["ms"] for st in ("features", "network", "postprocess")
                       if st in stages}))
+    step = _stream_step(pg.inp["stream"])
+    if step:
+        clock = step["clock_hz"] / 1e6
+        where = f"Cortex-M4 {clock:g} MHz (emulated), streaming step"
+        for st, name in (("features", f"features ({step['new_frames']} new frames)"),
+                         ("network", "network"), ("postprocess", "postprocess")):
+            rows.append([where, name, f"{step['ms'][st]:.2f}", "",
+                         f"{num(step['cycles'][st])} cycles (model)",
+                         f"{num(step['features_cycles_per_frame'])} cycles/frame"
+                         if st == "features" else ""])
+            pg.plot_rows["latency"].append({"point": f"mcu stream step {st}",
+                                            "ms": round(step["ms"][st], 4)})
+        bars.append((f"Cortex-M4, streaming step every {step['period_ms']} ms",
+                     {st: step["ms"][st] for st in ("features", "network", "postprocess")}))
     pg.add(table(["where", "stage", "ms (median)", "IQR ms", "how", "per unit"], rows))
     if fw:
         pg.add(f"**The MCU figures are a model, not a board measurement.** "
@@ -484,7 +510,7 @@ def section_latency(pg: Page) -> None:
                f"slower on the {clock:g} MHz Cortex-M4 than on the host CPU; one full 1 s window "
                f"(features + network + post-processing) takes {total:.1f} ms, "
                f"{'well within' if total < 1000 else 'more than'} the 1 s of audio it covers."
-               + _streaming(fw, clock))
+               + (_stream_budget(step) if step else _streaming(fw, clock)))
 
 
 def _streaming(fw: dict, clock_mhz: float) -> str:
@@ -497,6 +523,149 @@ def _streaming(fw: dict, clock_mhz: float) -> str:
     return (f" Streaming, as the Arduino sketch runs, each stride needs one new MFCC frame "
             f"({frame_ms:.2f} ms) and, per inference, the network and post-processing "
             f"({net:.1f} ms).")
+
+
+def _stream_step(st: Optional[dict]) -> Optional[dict]:
+    return ((st or {}).get("emulated") or {}).get("step")
+
+
+def _stream_budget(step: dict) -> str:
+    """The measured streaming step (stream stage): new frames + network + smoothing."""
+    return (f" Streaming, as the board runs (the stream stage, `kws_stream.c`), one step every "
+            f"{step['period_ms']} ms computes {step['new_frames']} new MFCC frames "
+            f"({step['ms']['features']:.1f} ms), the network ({step['ms']['network']:.1f} ms) and "
+            f"the smoothing ({step['ms']['postprocess']:.2f} ms): {step['ms']['total']:.1f} ms, a "
+            f"duty cycle of {pct(step['duty_cycle'])} and {pct(step['headroom'])} headroom "
+            "(section 9).")
+
+
+def fig_det(syn: list, real: Optional[list], chosen: Optional[float], target: Optional[float],
+            path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for rows, name, style in ((syn, "synthetic stream", "-"), (real, "real-clip stream", "--")):
+        pts = [(r["fa_per_hour"], r["miss_rate"]) for r in sorted(
+            rows or [], key=lambda r: r["threshold"])
+            if r.get("fa_per_hour") is not None and r.get("miss_rate") is not None]
+        if pts:  # in threshold order
+            ax.plot(*zip(*pts), style, marker=".", ms=3, label=name)
+        at = [r for r in rows or [] if chosen is not None and abs(r["threshold"] - chosen) < 1e-6]
+        if at:
+            ax.plot(at[0]["fa_per_hour"], at[0]["miss_rate"], "o", ms=7, mfc="none", color="k")
+            ax.annotate(f"{at[0]['threshold']:.3f}", (at[0]["fa_per_hour"], at[0]["miss_rate"]),
+                        textcoords="offset points", xytext=(6, 4), fontsize=7)
+    if target:
+        ax.axvline(target, color="tab:red", lw=0.8, ls=":", label=f"target {target:g} FA/h")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("false accepts per hour (symlog: linear below 1)")
+    ax.set_ylabel("miss rate")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Streaming DET over detection thresholds (circle: the chosen threshold)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _span(v) -> str:
+    return f"{v[0]:g}-{v[1]:g}" if isinstance(v, (list, tuple)) and len(v) == 2 else str(v)
+
+
+def _ms(d: Optional[dict], key: str) -> str:
+    v = (d or {}).get(key)
+    return "n/a" if v is None else f"{v:.0f}"
+
+
+def section_stream(pg: Page) -> None:
+    pg.add("## 9. Always-on detection: hit rate, false accepts per hour, real-time budget")
+    st = pg.inp["stream"]
+    if st is None:
+        pg.add(pg.inp.missing("stream"))
+        return
+    syn, real, th = st["synthetic"], st.get("real"), st["threshold"]
+    cfg = st.get("settings", {})
+    pg.add(f"The stream stage plays long streams through the firmware's streaming recognizer "
+           f"(`firmware/runtime/kws_stream.c`: new MFCC frames only, the network every "
+           f"{cfg.get('period_ms')} ms, posteriors averaged over {cfg.get('average_window_ms')} ms, "
+           f"suppression {cfg.get('suppression_ms')} ms) in the host build, and replays the "
+           "network's outputs through the same C recognizer at every threshold. The synthetic "
+           f"stream: {syn['minutes']:.0f} min of test-split words ({syn['keyword_words']} keywords, "
+           f"{syn['unknown_words']} other words) over background noise changing every few seconds "
+           f"({_span(cfg.get('snr_db'))} dB below speech, {pct(cfg.get('silence_share'), 0)} near "
+           f"silence), {pct(cfg.get('reverb_probability'), 0)} of the words reverberant"
+           + (f"; the real-clip stream: {real['minutes']:.0f} min of the {real['words']} real "
+              "recordings, each once." if real else "; no real-clip stream in this run.")
+           + f" Threshold {th['chosen']:.3f}: {th['how']}.")
+    rows = []
+    for name, s in (("synthetic", syn), ("real clips", real)):
+        if not s:
+            continue
+        d = s["delay_after_word_end"]
+        rows.append([name, f"{s['minutes']:.1f}", s["keywords"], f"{s['threshold']:.3f}",
+                     pct(s["hit_rate"]), f"{s['fa_per_hour']:.2f}", _ms(d, "median_ms"),
+                     _ms(d, "p90_ms"), s["repeats"]])
+    pg.add(table(["stream", "minutes", "keywords", "threshold", "hit rate", "false accepts/h",
+                  "delay median ms", "delay p90 ms", "repeats"], rows))
+    bar = st.get("bar", {})
+    at = syn.get("at_params_threshold")
+    other = (f" At `stream.detection_threshold` {at['threshold']:.3f} (the firmware stage's "
+             f"builds): hit rate {pct(at['hit_rate'])} at {at['fa_per_hour']:.2f} false accepts "
+             "per hour." if at and at.get("hit_rate") is not None else "")
+    pg.add(f"The bar (at most {bar.get('fa_per_hour_max', 1):g} false accept per hour with a hit "
+           f"rate of at least {pct(bar.get('hit_rate_min', 0.9), 0)} on the synthetic stream) is "
+           f"**{'met' if bar.get('met') else 'not met'}**.{other} Delay: detection time minus "
+           "the end of the word. " + st.get("rules", "").rstrip(".") + ".")
+    per_s, per_r = syn.get("per_keyword", {}), (real or {}).get("per_keyword", {})
+    if per_s:
+        krows = []
+        for k, v in per_s.items():
+            r = per_r.get(k, {})
+            krows.append([k, v["keywords"], pct(v["hit_rate"]), f"{v['fa_per_hour']:.2f}",
+                          _ms(v["delay_after_word_end"], "median_ms"),
+                          pct(r.get("hit_rate")) if r else "n/a",
+                          f"{r['fa_per_hour']:.2f}" if r.get("fa_per_hour") is not None else "n/a"])
+        pg.add(table(["keyword", "synthetic: keywords", "hit rate", "FA/h", "delay median ms",
+                      "real: hit rate", "real: FA/h"], krows))
+    bands = syn.get("hit_rate_by_snr")
+    if bands:
+        pg.add("Hit rate by the word's SNR (synthetic stream): " + ", ".join(
+            f"{b} {pct(v['hit_rate'])} of {v['keywords']}" for b, v in bands.items()
+            if v["keywords"]) + ". False accepts land on "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in syn["false_accepts_on"].items())
+            + ".")
+    if pg.inp["stream_det"]:
+        fig_det(pg.inp["stream_det"], pg.inp["stream_det_real"], th.get("chosen"),
+                th.get("target_fa_per_hour"), pg.fig_dir / "det.png")
+        pg.add(pg.img("det.png", "streaming DET curve"))
+    e = st.get("emulated")
+    if e:
+        step = e["step"]
+        fw = pg.inp["firmware"]
+        clip = ""
+        if fw:
+            tot = fw.get("total_ms") or sum(v["ms"] for v in fw["stages"].values())
+            clip = (f" The clip-based figure beside it (section 4): one whole 1 s window, every "
+                    f"frame recomputed, plus the network and post-processing, takes {tot:.1f} ms.")
+        pg.add(table(["streaming step (Cortex-M4 model)", "cycles", f"ms at {step['clock_hz'] / 1e6:g} MHz"],
+                     [[f"{step['new_frames']} new MFCC frames "
+                       f"({num(step['features_cycles_per_frame'])} cycles/frame)",
+                       num(step["cycles"]["features"]), f"{step['ms']['features']:.2f}"],
+                      ["network", num(step["cycles"]["network"]), f"{step['ms']['network']:.2f}"],
+                      ["smoothing (RecognizeCommands)", num(step["cycles"]["postprocess"]),
+                       f"{step['ms']['postprocess']:.3f}"],
+                      ["**step**", num(step["cycles"]["total"]), f"**{step['ms']['total']:.2f}**"]]))
+        pg.add(f"_Real-time budget_: a step every {step['period_ms']} ms keeps the CPU busy "
+               f"{pct(step['duty_cycle'])} of the time: **{pct(step['headroom'])} headroom** for "
+               f"the microphone, BLE and the application (modelled cycles, not a board "
+               f"measurement; the streaming state takes {e['stream_state_bytes']:,} B of RAM)." + clip
+               + f" Host and emulated Cortex-M4 decisions on the first {e['seconds_of_stream']:.0f} s "
+               f"of the synthetic stream at threshold {e.get('threshold', 0):.3f} "
+               f"({e['inferences']} inferences, {e['keyword_detections']} "
+               f"keyword detections): **{'identical' if e['decisions_identical'] else 'DIFFERENT'}** "
+               "(times, the network input (every frame, by hash), network scores, labels, score "
+               "bits, detections).")
+    if st.get("notes"):
+        pg.add("Notes: " + "; ".join(st["notes"]) + ".")
 
 
 def section_training(pg: Page) -> None:
@@ -557,11 +726,13 @@ def section_int8(pg: Page) -> None:
 
 
 def _firmware_agreement(fw: Optional[dict]) -> str:
-    """The firmware's C engine against LiteRT and its C MFCC against Python, when it ran."""
-    if not fw or "litert" not in fw:
+    """The firmware's C engine against TFLM (LiteRT before issue 18) and its C MFCC against
+    Python, when it ran."""
+    if not fw or not ("tflm" in fw or "litert" in fw):
         return ""
-    lit, mf = fw["litert"], fw.get("mfcc") or {}
-    text = (f"The firmware's C engine gives LiteRT's exact int8 outputs on "
+    lit, mf = fw.get("tflm") or fw["litert"], fw.get("mfcc") or {}
+    who = "TFLM's" if "tflm" in fw else "LiteRT's"
+    text = (f"The firmware's C engine gives {who} exact int8 outputs on "
             f"{lit.get('host_exact_clips')}/{lit.get('clips')} test clips (host build)"
             + (f", and the emulated Cortex-M4 build on {lit.get('emulated_clips')} clips "
                f"{'bit-exactly' if lit.get('emulated_bit_exact') else 'NOT bit-exactly'}"
@@ -700,8 +871,29 @@ def _prune_meaning(un: Optional[list], st: Optional[list]) -> str:
     return "_What it means_: " + "; ".join(said) + "."
 
 
+def stage_seconds(inp: Inputs) -> dict[str, Optional[float]]:
+    """Each stage's wall time (the top-level ``seconds`` of its metrics.json), None if absent."""
+    out = {}
+    for st, key in STAGE_METRICS.items():
+        m = inp[key]
+        out[st] = float(m["seconds"]) if isinstance(m, dict) and "seconds" in m else None
+    return out
+
+
+def section_cost(pg: Page) -> None:
+    pg.add("## 10. What this run cost")
+    sec = stage_seconds(pg.inp)
+    rows = [[st, "not run" if s is None else f"{s:,.0f}",
+             "" if s is None else f"{s / 60:.1f}"] for st, s in sec.items()]
+    done = [s for s in sec.values() if s is not None]
+    rows.append(["**total**", f"**{sum(done):,.0f}**", f"**{sum(done) / 60:.1f}**"])
+    pg.add("Wall time of each stage as it ran for this page (the top-level `seconds` of its "
+           "`metrics.json`: process start to finish, imports included; the report stage "
+           "itself takes a few seconds more).", table(["stage", "seconds", "minutes"], rows))
+
+
 SECTIONS = (section_data, section_views, section_size, section_latency, section_training,
-            section_int8, section_quant, section_prune)
+            section_int8, section_quant, section_prune, section_stream, section_cost)
 
 
 def write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:

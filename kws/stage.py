@@ -58,6 +58,24 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
     os.replace(tmp, path)
 
 
+def elapsed() -> float:
+    """Wall seconds since this process started (interpreter start-up and imports included):
+    what a stage costs ``dvc repro``."""
+    import time
+
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def write_metrics(path: str | os.PathLike, metrics: dict) -> dict:
+    """A stage's metrics.json with its wall time as the top-level ``seconds`` (every stage
+    reports its cost the same way; the report sums them)."""
+    metrics = {**metrics, "seconds": round(elapsed(), 1)}
+    write_json(path, metrics)
+    return metrics
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as pretty, key-sorted JSON, atomically."""
     with atomic_path(path) as tmp:

@@ -135,3 +135,98 @@ def rounded(obj: Any, digits: int = 6) -> Any:
     if isinstance(obj, list):
         return [rounded(v, digits) for v in obj]
     return obj
+
+
+# --- computing the points ---------------------------------------------------------------------
+Task = tuple[dict, Callable[[], dict]]  # (the inputs that key the point, its computation)
+
+
+def _compute_here(tasks: list[Task], cache: PointCache, todo: list[int], bar) -> None:
+    for i in todo:
+        cache.put(tasks[i][0], tasks[i][1]())
+        bar.update(1)
+
+
+def _compute_forked(tasks: list[Task], cache: PointCache, todo: list[int], workers: int,
+                    bar) -> None:
+    """``workers`` forked processes take the missing points one at a time from a shared
+    counter; each result lands in the cache as soon as it is done (so an interrupted sweep
+    keeps it). The parent follows the cache for the progress bar."""
+    import multiprocessing as mp
+    import os
+    import sys
+    import time
+    import traceback
+
+    ctx = mp.get_context("fork")
+    nxt, lock = ctx.Value("i", 0, lock=False), ctx.Lock()
+    pids = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            code = 0
+            try:
+                torch.set_num_threads(1)
+                while True:
+                    with lock:
+                        k = nxt.value
+                        nxt.value += 1
+                    if k >= len(todo):
+                        break
+                    inputs, compute = tasks[todo[k]]
+                    cache.put(inputs, compute())
+            except KwsError as err:
+                print(f"error: {err}", file=sys.stderr, flush=True)
+                code = 2
+            except BaseException:  # noqa: BLE001  a bug: its traceback, then a failed child
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    failed, done = [], 0
+    while pids:
+        for pid in list(pids):
+            got, status = os.waitpid(pid, os.WNOHANG)
+            if got:
+                pids.remove(pid)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    failed.append(os.waitstatus_to_exitcode(status))
+        now = sum(cache.get(tasks[i][0]) is not None for i in todo)
+        bar.update(now - done)
+        done = now
+        if pids:
+            time.sleep(0.5)
+    if failed:
+        raise KwsError(f"{len(failed)} sweep worker(s) failed (see above); the points they "
+                       "finished are cached: rerun to resume")
+
+
+def compute_points(tasks: list[Task], cache: PointCache, workers: int = 1, desc: str = "points",
+                   progress: Optional[bool] = None) -> list[tuple[dict, bool]]:
+    """(result, was it cached) of every task, in order. Missing points run with one torch
+    thread each, in ``workers`` parallel processes when there is more than one to do: a point's
+    result does not depend on how many ran beside it (same seed, same thread count), and two
+    one-thread processes use 2 cores better than one two-thread process on these small models."""
+    from tqdm.auto import tqdm
+
+    todo = [i for i, (inputs, _) in enumerate(tasks) if cache.get(inputs) is None]
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc, unit="point",
+               disable=None if progress is None else not progress)
+    old = torch.get_num_threads()
+    try:
+        if workers > 1 and len(todo) > 1:
+            _compute_forked(tasks, cache, todo, min(workers, len(todo)), bar)
+        else:
+            torch.set_num_threads(1)
+            _compute_here(tasks, cache, todo, bar)
+    finally:
+        torch.set_num_threads(old)
+        bar.close()
+    out = []
+    for i, (inputs, _) in enumerate(tasks):
+        result = cache.get(inputs)
+        if result is None:
+            raise KwsError(f"{desc}: point {PointCache.key(inputs)} was not computed")
+        out.append((result, i not in todo))
+    return out

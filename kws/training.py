@@ -71,7 +71,19 @@ class EvalResult:
     logits: Optional[np.ndarray] = None
 
 
-@torch.no_grad()
+def channels_last(model: nn.Module) -> nn.Module:
+    """The model's 4-D weights in NHWC order. On the CPU, oneDNN's channels-last convolutions
+    (depthwise ones above all) train DS-CNN ~1.7x faster per thread than NCHW (measured here:
+    77 vs 135 ms per step of 100 clips, one thread). The input [N, 1, H, W] is already both."""
+    return model.to(memory_format=torch.channels_last)
+
+
+def contiguous(model: nn.Module) -> nn.Module:
+    """Back to the default layout (what export, quantization and checkpoints expect)."""
+    return model.to(memory_format=torch.contiguous_format)
+
+
+@torch.inference_mode()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 1000,
              device: torch.device | str = "cpu") -> EvalResult:
     model.eval()
@@ -118,6 +130,8 @@ def train_model(model: nn.Module, train: Split, val: Split, *, epochs: int, batc
     seed_everything(seed)
     dev = pick_device(device)
     model.to(dev)
+    if dev.type == "cpu":
+        channels_last(model)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(
@@ -157,14 +171,15 @@ def train_model(model: nn.Module, train: Split, val: Split, *, epochs: int, batc
         history.append(row)
         if (ev.accuracy, -ev.loss) > (best_acc, -best_loss):
             best_acc, best_loss, best_epoch = ev.accuracy, ev.loss, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().to("cpu", copy=True).contiguous()
+                          for k, v in model.state_dict().items()}
         print(f"epoch {epoch:3d}/{epochs}  train loss {row['train_loss']:.4f} acc "
               f"{row['train_accuracy']:.4f}  val loss {ev.loss:.4f} acc {ev.accuracy:.4f}  "
               f"({train_seconds:.1f} s)", flush=True)
         if on_epoch is not None:
             on_epoch(row)
     seconds = time.perf_counter() - t_start
-    model.to("cpu")
+    contiguous(model.to("cpu"))
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model, history, best_epoch, best_acc, seconds, dev.type,

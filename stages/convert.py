@@ -41,7 +41,7 @@ def main(argv=None) -> None:
     from kws.data.feature_files import load_split
     from kws.export.pipeline import (array_sha256, check_converted, convert_model,
                                      pick_calibration)
-    from kws.stage import atomic_path, write_json
+    from kws.stage import atomic_path, write_json, write_metrics
 
     params = config.load(args.params)
     cp = params.convert
@@ -99,10 +99,10 @@ def main(argv=None) -> None:
         "onnx_ops": conv.onnx_check["onnx_ops"],
         "calibration": {"clips": int(len(calib)), "seed": cp.seed,
                         "train_clips": int(len(train_x)), "sha256": array_sha256(calib)},
-        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "step_seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
     reports = Path(args.reports)
-    write_json(reports / "metrics.json", metrics)
+    metrics = write_metrics(reports / "metrics.json", metrics)
     write_json(reports / "calibration.json", {"seed": cp.seed, "indices": calib_idx.tolist(),
                                               "sha256": array_sha256(calib)})
     print(f"convert: {ck.arch} float {checks['float_accuracy']:.4f} int8 "
@@ -110,7 +110,7 @@ def main(argv=None) -> None:
           f"LiteRT/TFLM top-1 agreement {checks['litert_tflm_top1_agreement']:.4f} "
           f"(max {checks['litert_tflm_max_abs_diff_lsb']} LSB); ops {checks['op_counts']}; "
           f"{checks['tflite_bytes']} bytes; arena {checks['tflm_arena_bytes']} bytes; "
-          f"{seconds['total_s']:.1f} s")
+          f"{metrics['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

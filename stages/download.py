@@ -29,7 +29,7 @@ import time
 from kws import config
 from kws.data import speech_commands as sc
 from kws.errors import DataError
-from kws.stage import atomic_path, run, write_json
+from kws.stage import atomic_path, run, write_metrics
 
 
 def parse_args() -> argparse.Namespace:
@@ -82,10 +82,10 @@ def main() -> None:
         "split_lists": lists,
         "skipped": skipped,
         "warnings": warnings,
-        "seconds": round(time.perf_counter() - t0, 2),
+        "generate_seconds": round(time.perf_counter() - t0, 2),
         d.source: report,
     }
-    write_json(args.metrics, metrics)
+    metrics = write_metrics(args.metrics, metrics)
     c = summary["clips"]
     print(f"{args.out}: {c['total']} clips of {summary['words']} words (train {c['train']}, "
           f"validation {c['validation']}, test {c['test']}), {summary['background_noise_files']} "

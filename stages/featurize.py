@@ -3,8 +3,9 @@
 Builds the split index (kws/data/dataset.py: keyword clips, _unknown_ and _silence_ at
 data.unknown_percentage / data.silence_percentage of each final split, seeded by data.seed),
 reads the wavs with a thread pool, adds features.augment.copies augmented copies of each
-training example (time shift, background noise), and computes the MFCC of params.yaml
-features: in batches with torch (kws/features.py).
+training example (kws/data/augment.py, float64, rounded to int16), and computes the MFCC of
+params.yaml features: with the firmware's own C frontend (kws/frontend.py): the same bytes on
+any machine.
 
 Writes, atomically:
   data/features/{train,validation,test}.npz   x float32 [N, frames, coeffs], y int64 [N],
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from kws import config
 from kws.errors import DataError
-from kws.stage import atomic_path, run, write_json
+from kws.stage import atomic_path, run, write_metrics
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,7 +40,8 @@ def parse_args() -> argparse.Namespace:
                     help="folder for the per-label audio views (default: %(default)s)")
     ap.add_argument("--no-views", action="store_true", help="do not draw the views figures")
     ap.add_argument("--threads", type=int, default=2,
-                    help="torch threads for the MFCC (default: %(default)s)")
+                    help="threads running the C frontend (default: %(default)s; the features "
+                    "do not depend on it)")
     ap.add_argument("--workers", type=int, default=4,
                     help="threads reading wavs (default: %(default)s)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -51,12 +53,12 @@ def main() -> None:
     params = config.load(args.params)
     if args.threads < 1 or args.workers < 1:
         raise DataError("--threads and --workers must be at least 1")
-    import torch
+    import os
 
+    os.environ["KWS_FRONTEND_THREADS"] = str(args.threads)
     from kws.data.featurize import example_audio, featurize
     from kws.views import save_views
 
-    torch.set_num_threads(args.threads)
     raw = Path(args.raw)
     if not raw.is_dir():
         raise DataError(f"{raw} not found: run the download stage first (dvc repro download)")
@@ -76,7 +78,7 @@ def main() -> None:
     metrics = featurize(raw, args.out, params, workers=args.workers, progress=not args.quiet,
                         views=None if args.no_views else draw_views)
     Path(args.out).chmod(0o755)
-    write_json(args.metrics, metrics)
+    metrics = write_metrics(args.metrics, metrics)
     Path(args.metrics).chmod(0o644)  # atomic_path's temp file is private
     sk = metrics["skipped"]["count"]
     print(f"featurize: {metrics['total']} examples ({metrics['examples']}) of "

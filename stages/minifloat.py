@@ -43,7 +43,7 @@ def main(argv=None) -> None:
             parse_format(f if isinstance(f, str) else f.model_dump(exclude_none=True))
         except (ValueError, TypeError) as err:
             raise ParamsError(f"params.yaml: minifloat.formats: {err}") from None
-    torch.set_num_threads(p.num_threads)
+    torch.set_num_threads(p.workers)
     inp = load_inputs(args.model, args.features, "stages/minifloat.py")
     report = qrun.minifloat_sweep(inp, p, PointCache(args.cache), progress=args.progress)
     stage.write_json(args.reports / "sweep.json", rounded(report))
@@ -52,7 +52,7 @@ def main(argv=None) -> None:
     rows += [{"point": f"{r['format']} {r['method'].upper()}", **r} for r in report["points"]]
     write_plot_csv(args.reports / "accuracy.csv", rows,
                    ["point", "format", "method", "bits", "accuracy"])
-    stage.write_json(args.reports / "metrics.json", qrun.metrics(report, "format"))
+    stage.write_metrics(args.reports / "metrics.json", qrun.metrics(report, "format"))
     print(f"float: {100 * report['float']['accuracy']:.2f}%")
     for r in report["points"]:
         print(f"{r['method']} {r['format']:5s} ({r['bits']} bits, max {r['max_normal']:g}) "

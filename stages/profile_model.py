@@ -80,7 +80,7 @@ def main(argv=None) -> None:
 
     from kws import profiling
     from kws.models import REGISTRY, build_model
-    from kws.stage import write_json
+    from kws.stage import write_metrics
     from kws.checkpoint import load as load_checkpoint
 
     ck = load_checkpoint(args.model)
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
                "torch_version": torch.__version__}
     _write_csv(reports / "layers.csv", layers)
     _write_csv(reports / "models.csv", compare)
-    write_json(reports / "metrics.json", metrics)
+    write_metrics(reports / "metrics.json", metrics)
 
 
 if __name__ == "__main__":

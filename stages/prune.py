@@ -87,7 +87,7 @@ def main(argv=None) -> None:
     from kws.prune import run as prun
     from kws.sweep import PointCache, load_inputs, rounded, write_plot_csv
 
-    torch.set_num_threads(p.num_threads)
+    torch.set_num_threads(p.workers)
     inp = load_inputs(args.model, args.features, "stages/prune.py")
     sw = prun.Sweep(inp, p, params.convert, params.features, PointCache(args.cache / "points"),
                     args.cache / "work", args.progress)
@@ -103,7 +103,7 @@ def main(argv=None) -> None:
         rows, cols = prun.structured_table(st, p.structured.norms)
         write_plot_csv(args.reports / "structured.csv", rows, cols)
     if un and st:
-        stage.write_json(args.reports / "metrics.json", rounded(prun.metrics(un, st)))
+        stage.write_metrics(args.reports / "metrics.json", rounded(prun.metrics(un, st)))
     _print_summary(un, st)
 
 

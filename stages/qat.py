@@ -37,13 +37,13 @@ def main(argv=None) -> None:
     from kws.quant import run as qrun
     from kws.sweep import PointCache, load_inputs, rounded, write_plot_csv
 
-    torch.set_num_threads(p.num_threads)
+    torch.set_num_threads(p.workers)
     inp = load_inputs(args.model, args.features, "stages/qat.py")
     report = qrun.qat_sweep(inp, p, PointCache(args.cache), progress=args.progress)
     stage.write_json(args.reports / "sweep.json", rounded(report))
     rows, cols = qrun.bits_table(report, "qat", with_float=False)
     write_plot_csv(args.reports / "accuracy_vs_bits.csv", rows, cols)
-    stage.write_json(args.reports / "metrics.json", qrun.metrics(report, "bits"))
+    stage.write_metrics(args.reports / "metrics.json", qrun.metrics(report, "bits"))
     print(f"float: {100 * report['float']['accuracy']:.2f}%")
     for r in report["points"]:
         print(f"qat {r['bits']}b {r['scheme']:10s} {r['granularity']:11s} "

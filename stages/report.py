@@ -39,7 +39,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from kws.errors import KwsError
     from kws.report import build
-    from kws.stage import atomic_path
+    from kws.stage import atomic_path, write_metrics
 
     reports = Path(args.reports)
     if not reports.is_dir():
@@ -55,7 +55,9 @@ def main(argv=None) -> None:
         page = build(reports, tmp_figs, tmp_data, rel_figs=rel)
         with atomic_path(out) as tmp:
             tmp.write_text(page)
-    print(f"report: {out} ({len(page.splitlines())} lines), figures in {figs}")
+    m = write_metrics(data / "metrics.json", {"lines": len(page.splitlines())})
+    print(f"report: {out} ({len(page.splitlines())} lines), figures in {figs}, "
+          f"{m['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

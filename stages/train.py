@@ -62,7 +62,7 @@ def main(argv=None) -> None:
     from kws.data.feature_files import SPLITS, load_features
     from kws.data.labels import label_names
     from kws.models import build_model, count_params
-    from kws.stage import atomic_path, write_json
+    from kws.stage import atomic_path, write_json, write_metrics
 
     tp, mp, fp = params.train, params.model, params.features
     feats = load_features(args.features, expect_labels=label_names(params.data.words),
@@ -150,7 +150,7 @@ def main(argv=None) -> None:
                          f"{mp.arch}: training curves (best epoch {res.best_epoch})")
     training.plot_confusion(cm, labels, figures / "confusion.png",
                             f"{mp.arch}: test confusion, accuracy {ev_test.accuracy:.3f}")
-    write_json(reports / "metrics.json", metrics)
+    write_metrics(reports / "metrics.json", metrics)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def test_mic_eq_cuts_outside_the_band():
 
 
 def _only(**kw):
-    base = dict(time_shift_ms=0, background_probability=1.0, background_volume=0.1)
+    base = dict(copies=1, time_shift_ms=0, background_probability=1.0, background_volume=0.1)
     base.update(kw)
     return AugmentParams(**base)
 
@@ -82,8 +82,8 @@ def test_noise_is_added_at_the_drawn_snr_and_gain_applies():
 
 
 def test_strong_is_off_unless_set_and_deterministic_when_on():
-    assert aug.Strong.from_params(AugmentParams()) is None
-    p = AugmentParams(speed=(0.85, 1.15), pitch_semitones=2, pitch_probability=0.5,
+    assert aug.Strong.from_params(_only()) is None
+    p = _only(speed=(0.85, 1.15), pitch_semitones=2, pitch_probability=0.5,
                       reverb_probability=0.5, eq_probability=0.5, snr_db=(0, 20),
                       gain_db=(-10, 5))
     noise = np.random.default_rng(2).standard_normal(2 * RATE).astype(np.float32) * 0.1
@@ -101,4 +101,4 @@ def test_bad_ranges_are_refused_in_one_line():
     from kws import config
 
     with pytest.raises(ParamsError, match=r"features.augment.speed.*0.5 <= low <= high <= 2.0"):
-        config.parse({"features": {"augment": {"speed": [1.2, 0.9]}}})
+        config.with_overrides({"features": {"augment": {"speed": [1.2, 0.9]}}})

@@ -29,13 +29,13 @@ def test_repository_params_are_valid_and_give_the_design_feature_shape():
 )
 def test_bad_values_are_named_with_what_is_allowed(raw, expected):
     with pytest.raises(ParamsError) as err:
-        config.parse(raw)
+        config.with_overrides(raw)
     assert expected in str(err.value)
 
 
 def test_two_problems_give_two_lines():
     with pytest.raises(ParamsError) as err:
-        config.parse({"train": {"epochs": -1, "lr": 0}})
+        config.with_overrides({"train": {"epochs": -1, "lr": 0}})
     lines = str(err.value).splitlines()
     assert len(lines) == 2 and all(line.startswith("params.yaml: train.") for line in lines)
 
@@ -71,3 +71,37 @@ def test_errors_name_the_params_file_that_was_read(tmp_path):
     lines = str(err.value).splitlines()
     assert len(lines) == 2 and all(line.startswith(f"{p}: ") for line in lines)
     assert "params.yaml" not in str(err.value)
+
+
+def _fields_with_defaults(model, prefix=""):
+    out = set()
+    for name, f in model.model_fields.items():
+        path = f"{prefix}{name}"
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, config.Section):
+            out |= _fields_with_defaults(ann, path + ".")
+        elif not f.is_required():
+            out.add(path)
+    return out
+
+
+def test_params_yaml_is_the_one_source_of_defaults():
+    """Only keys whose absence means 'off' have a default in code (issue 19)."""
+    off = {f"features.augment.{k}" for k in ("speed", "pitch_semitones", "pitch_probability",
+                                             "reverb_probability", "rt60_s", "eq_probability",
+                                             "snr_db", "gain_db", "fresh_unknown")} | {
+        "data.folder"} | {f"data.synthetic.{k}" for k in (
+            "engine_weights", "other_words", "everyday_words", "formant", "prosody",
+            "intelligibility", "retries")}   # issue 16's keys: absent = the issue-9 data set
+    assert _fields_with_defaults(config.Params) == off
+    raw = config.raw_params()
+    del raw["qat"]["finetune"]["lsq_max_bits"]
+    with pytest.raises(ParamsError, match=r"'qat.finetune.lsq_max_bits' is missing"):
+        config.parse(raw)
+
+
+def test_a_params_file_may_hold_only_what_it_changes(tmp_path):
+    (tmp_path / "exp.yaml").write_text("train: {epochs: 3}\n")
+    p = config.load(tmp_path / "exp.yaml")
+    assert p.train.epochs == 3
+    assert p.model_dump()["qat"] == config.defaults().model_dump()["qat"]

@@ -428,9 +428,9 @@ def test_predict_ranks_labels(converted, tmp_path, monkeypatch, capsys):
     assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
     # The top label is the model's own argmax on the same features.
     from kws.audio import read_wav
-    from kws.config import FeaturesParams
+    from kws import config
 
-    feats = kp.featurize(read_wav(tmp_path / "a.wav"), FeaturesParams())
+    feats = kp.featurize(read_wav(tmp_path / "a.wav"), config.defaults().features)
     expect = labels[int(interp.run_litert(tflite, feats[None]).argmax())]
     assert ranks[0][1] == expect
 

@@ -7,12 +7,13 @@ import pytest
 import scipy.fft
 import torch
 
-from kws.config import AugmentParams, FeaturesParams
+from kws import config
+from kws.config import AugmentParams
 from kws.data import augment as aug
 from kws.data import dataset as ds
 from kws.features import dct_matrix, mel_filterbank, mfcc, mfcc_of_wav
 
-SPEC = FeaturesParams()
+SPEC = config.defaults().features
 REAL = Path(__file__).resolve().parents[2] / "shared/data/speech_commands_v0.01"
 
 
@@ -95,6 +96,39 @@ def test_matches_reference_on_real_clips():
         np.testing.assert_allclose(mfcc_of_wav(w, SPEC), ours[i], atol=1e-5)
 
 
+@pytest.mark.parametrize("params", [
+    {"window_ms": 30},                  # 480 samples: the first FFT stage's general path
+    {"window_ms": 64, "stride_ms": 32},  # 1024 samples: no zero padding at all
+    {"n_mels": 23, "n_mfcc": 13, "fmin": 0.0, "fmax": 8000.0},  # odd bands, two DCT blocks,
+])                                                                 # bins up to 512
+def test_other_specs_match_reference(params):
+    spec = config.FeaturesParams(**{**SPEC.model_dump(), **params})
+    rng = np.random.default_rng(4)
+    t = np.arange(SPEC.clip_samples) / SPEC.sample_rate
+    x = (0.3 * np.sin(2 * np.pi * (200 + 3000 * t) * t)
+         + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    ours = mfcc(x, spec)[0].numpy()
+    assert ours.shape == (spec.n_frames, spec.n_mfcc)
+    pcm = np.round(x.astype(np.float64) * 32768) / 32768
+    np.testing.assert_allclose(ours, reference_mfcc(pcm, spec), atol=1e-4, rtol=0)
+
+
+def test_frontend_log_is_within_float32_rounding():
+    """The frontend's log (exponent, a 128-interval table, a quadratic; no libm) against
+    float64: within 1.5e-7 plus the rounding of the float32 result (half its ulp)."""
+    from kws.frontend import log32
+
+    rng = np.random.default_rng(5)
+    m = 1.0 + np.arange(1024) / 1024.0  # every table interval, both ends
+    x = np.concatenate([np.exp(rng.uniform(np.log(1e-6), np.log(1e9), 4000)),
+                        1.0 + rng.uniform(-1e-3, 1e-3, 500), m, np.nextafter(m, 0),
+                        np.ldexp(1.0, np.arange(-20, 30))]).astype(np.float32)
+    ref = np.log(x.astype(np.float64))
+    half_ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64) / 2
+    err = np.abs(log32(x, SPEC).astype(np.float64) - ref)
+    assert (err - half_ulp).max() < 1.5e-7
+
+
 @pytest.mark.parametrize("f", [300.0, 1500.0, 3500.0])
 def test_tone_lands_in_its_mel_band(f):
     from kws.features import log_mel
@@ -151,11 +185,18 @@ def test_time_shift_moves_with_zero_fill():
     assert not aug.time_shift(x, 20).any()
 
 
+def _basic(**kw):
+    """TF's augmentation only (no strong keys)."""
+    base = dict(copies=1, time_shift_ms=100, background_probability=0.8, background_volume=0.1)
+    base.update(kw)
+    return AugmentParams(**base)
+
+
 def test_augmenter_shift_range_noise_bound_and_determinism():
     n = SPEC.clip_samples
     noise = np.ones(3 * n, np.float32)  # constant noise: the added level is the volume
-    a = aug.Augmenter.from_params(AugmentParams(time_shift_ms=100, background_probability=1.0,
-                                                background_volume=0.1), [noise])
+    a = aug.Augmenter.from_params(_basic(time_shift_ms=100, background_probability=1.0,
+                                                 background_volume=0.1), [noise])
     impulse = np.zeros(n, np.float32)
     impulse[n // 2] = 0.5
     shifts, volumes = [], []
@@ -170,10 +211,10 @@ def test_augmenter_shift_range_noise_bound_and_determinism():
     np.testing.assert_array_equal(a(impulse, aug.clip_rng(7, 3)), a(impulse, aug.clip_rng(7, 3)))
     assert not np.array_equal(a(impulse, aug.clip_rng(7, 3)), a(impulse, aug.clip_rng(7, 4)))
     # Probability 0: no noise at all, only a shift.
-    quiet = aug.Augmenter.from_params(AugmentParams(background_probability=0.0), [noise])
+    quiet = aug.Augmenter.from_params(_basic(background_probability=0.0), [noise])
     assert np.count_nonzero(quiet(impulse, aug.clip_rng(1))) == 1
     # Clipped to [-1, 1].
-    loud = aug.Augmenter.from_params(AugmentParams(background_probability=1.0,
+    loud = aug.Augmenter.from_params(_basic(background_probability=1.0,
                                                    background_volume=1.0), [noise * 5])
     assert np.abs(loud(np.full(n, 0.9, np.float32), aug.clip_rng(2))).max() <= 1.0
 

@@ -16,6 +16,7 @@ from kws.audio import pad_or_trim, read_wav
 from kws.export import interpreters as interp
 from kws.features import mfcc
 from kws.firmware import host
+from kws.frontend import to_pcm16
 from kws.firmware.codegen import Generated, generate_settings
 from kws.firmware.toolchain import build_host
 
@@ -32,11 +33,11 @@ def _clips(source):
                          -1, 0.999)
                  for a, f0, n in zip(rng.uniform(0.01, 0.8, 20), rng.uniform(100, 2000, 20),
                                      rng.uniform(1e-4, 0.05, 20))]
-        return host.to_int16(np.stack(audio))
+        return to_pcm16(np.stack(audio))
     wavs = sorted(SHARED.glob("*/*.wav"))
     step = max(1, len(wavs) // N_CLIPS)
     audio = np.stack([pad_or_trim(read_wav(p), 16000) for p in wavs[::step][:N_CLIPS]])
-    return host.to_int16(audio)
+    return to_pcm16(audio)
 
 
 @pytest.fixture(scope="module", params=[

@@ -10,8 +10,8 @@ from kws.firmware.codegen import Generated, generate_settings
 from kws.firmware.toolchain import build_host
 
 STRIDE_MS = 20
-PP = {"average_window_ms": 300, "detection_threshold": 0.6, "suppression_ms": 400,
-      "minimum_count": 3}
+PP = {"period_ms": STRIDE_MS, "average_window_ms": 300, "detection_threshold": 0.6,
+      "suppression_ms": 400, "minimum_count": 3}
 SCALE, ZP = 0.1, -5
 
 

@@ -20,7 +20,7 @@ import yaml
 
 from kws import checkpoint, training
 from kws.data import feature_files
-from kws.config import parse
+from kws.config import with_overrides
 from kws.errors import KwsError, ParamsError
 from kws.models import build_model
 from kws.profiling import profile_model
@@ -243,7 +243,7 @@ def test_masks_hold_through_fine_tuning_and_make_permanent():
 ])
 def test_bad_prune_params_give_one_line(section, needle):
     with pytest.raises(ParamsError) as e:
-        parse({"prune": section})
+        with_overrides({"prune": section})
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
@@ -324,9 +324,9 @@ def write_params(d: Path, sparsities, mcu: bool) -> Path:
                      "structured": {"ratios": [0.5], "norms": ["l1", "linf"], "convert": mcu,
                                     "mcu": mcu},
                      "finetune": {"epochs": 1, "batch_size": 40},
-                     "latency_runs": 10, "warmup_runs": 1, "num_threads": 1, "device": "cpu"},
+                     "latency_runs": 10, "warmup_runs": 1, "workers": 1, "device": "cpu"},
            "convert": {"calibration_samples": 64}}
-    parse(raw)
+    with_overrides(raw)
     p = d / "params.yaml"
     p.write_text(yaml.safe_dump(raw))
     return p

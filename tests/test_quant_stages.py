@@ -13,7 +13,7 @@ import yaml
 
 from kws import checkpoint, training
 from kws.data import feature_files
-from kws.config import parse
+from kws.config import with_overrides
 from kws.errors import ParamsError
 from kws.models import build_model
 from test_quant_toys import toy_split
@@ -54,15 +54,15 @@ def small_params(d: Path, **sections) -> Path:
     ft = {"epochs": 1, "batch_size": 40}
     raw = {
         "ptq": {"bits": [4, 8], "schemes": ["symmetric", "asymmetric"], "calibration": calib,
-                "num_threads": 1},
+                "workers": 1},
         "qat": {"bits": [2, 4], "schemes": ["asymmetric"], "calibration": calib, "finetune": ft,
-                "device": "cpu", "num_threads": 1},
+                "device": "cpu", "workers": 1},
         "minifloat": {"formats": ["E4M3", "E2M1"], "calibration": calib, "finetune": ft,
-                      "device": "cpu", "num_threads": 1},
+                      "device": "cpu", "workers": 1},
     }
     for k, v in sections.items():
         raw[k].update(v)
-    parse(raw)  # the test's own params are valid
+    with_overrides(raw)  # the test's own params are valid
     p = d / "params.yaml"
     p.write_text(yaml.safe_dump(raw))
     return p
@@ -150,7 +150,7 @@ def test_minifloat_stage(workdir, capsys):
 ])
 def test_bad_quant_params_are_named(raw, expected):
     with pytest.raises(ParamsError) as err:
-        parse(raw)
+        with_overrides(raw)
     assert expected in str(err.value)
 
 

@@ -111,6 +111,43 @@ def full(root: Path) -> Path:
          "ram_bytes": 1, "l1_pruned": a, "l1_finetuned": f, "l1_finetuned_int8": f}
         for r, p, fl, c, m, fb, a, f in ((0.0, 23756, 4e6, 0.5, 40.0, 52428, 0.875, 0.875),
                                          (0.5, 6000, 1e6, 0.2, 11.0, 30000, 0.3, 0.8))])
+    # the stream stage's metrics and DET tables (kws/stream/run.py)
+    per = {"yes": {"keywords": 200, "hits": 190, "hit_rate": 0.95, "false_accepts": 0,
+                   "fa_per_hour": 0.0, "delay_after_word_end": {"median_ms": 580.0}},
+           "no": {"keywords": 200, "hits": 170, "hit_rate": 0.85, "false_accepts": 1,
+                  "fa_per_hour": 1.0, "delay_after_word_end": {"median_ms": 620.0}}}
+    syn = {"minutes": 60.0, "keywords": 400, "keyword_words": 400, "unknown_words": 600,
+           "words": 1000, "threshold": 0.85, "hit_rate": 0.9, "fa_per_hour": 1.0, "repeats": 1,
+           "false_accepts": 1, "false_accepts_on": {"keyword": 0, "unknown_word": 1, "background": 0},
+           "delay_after_word_end": {"median_ms": 600.0, "p90_ms": 900.0},
+           "per_keyword": per, "hit_rate_by_snr": {"<10 dB": {"keywords": 100, "hits": 80,
+                                                               "hit_rate": 0.8}}}
+    real = {**syn, "minutes": 17.5, "keywords": 100, "words": 300, "hit_rate": 0.5,
+            "fa_per_hour": 6.86, "per_keyword": {"yes": {"hit_rate": 0.6, "fa_per_hour": 3.43}}}
+    _json(root / "stream/metrics.json", {
+        "synthetic": syn, "real": real, "bar": {"fa_per_hour_max": 1.0, "hit_rate_min": 0.9,
+                                                "met": True},
+        "threshold": {"chosen": 0.85, "how": "the lowest threshold meeting the target",
+                      "target_fa_per_hour": 1.0},
+        "settings": {"period_ms": 200, "average_window_ms": 1000, "suppression_ms": 1500,
+                     "snr_db": [10, 30], "silence_share": 0.2, "reverb_probability": 0.5},
+        "rules": "hit: ...", "notes": [],
+        "emulated": {"seconds_of_stream": 61.4, "inferences": 303, "keyword_detections": 12,
+                     "threshold": 0.7,
+                     "decisions_identical": True, "stream_state_bytes": 5140,
+                     "step": {"period_ms": 200, "new_frames": 10, "clock_hz": 64_000_000,
+                              "cycles": {"features": 400_000, "network": 2_560_000,
+                                         "postprocess": 3_200, "total": 2_963_200},
+                              "ms": {"features": 6.25, "network": 40.0, "postprocess": 0.05,
+                                     "total": 46.3},
+                              "features_cycles_per_frame": 40_000.0,
+                              "duty_cycle": 0.2315, "headroom": 0.7685}}})
+    _csv(root / "stream/det_synthetic.csv", [
+        {"threshold": t, "fa_per_hour": fa, "miss_rate": m, "hit_rate": 1 - m}
+        for t, fa, m in ((0.5, 20.0, 0.05), (0.85, 1.0, 0.1), (0.95, 0.0, 0.4))])
+    _csv(root / "stream/det_real.csv", [
+        {"threshold": t, "fa_per_hour": fa, "miss_rate": m, "hit_rate": 1 - m}
+        for t, fa, m in ((0.5, 40.0, 0.3), (0.85, 6.86, 0.5), (0.95, 0.0, 0.8))])
     return root
 
 
@@ -139,8 +176,11 @@ def test_full_report_numbers(tmp_path):
     # latency: MCU network 40 ms vs CPU 0.5 ms = 80x; the whole window 50 ms
     assert "about 80x slower" in page and "takes 50.0 ms" in page
     assert "| Cortex-M4 64 MHz (emulated) | network | 40.00 |" in page
-    # 13061 cycles per frame at 64 MHz = 0.204 ms
-    assert "one new MFCC frame (0.20 ms)" in page and "post-processing (40.0 ms)" in page
+    # the streaming step (stream stage) beside the clip figures: 10 frames 6.25 ms, network 40,
+    # smoothing 0.05: 46.3 ms per 200 ms = 23.2% busy, 76.8% headroom
+    assert ("one step every 200 ms computes 10 new MFCC frames (6.2 ms), the network (40.0 ms) "
+            "and the smoothing (0.05 ms): 46.3 ms, a duty cycle of 23.2% and 76.8% headroom") in page
+    assert "| Cortex-M4 64 MHz (emulated), streaming step | features (10 new frames) | 6.25 |" in page
     assert "1.28 cycles/MAC" in page and "not a board measurement" in page
     # int8 and quantization: within 1 point of 0.875 -> PTQ at 8 bits, QAT at 4 bits
     assert "| int8 TFLite (LiteRT) | 85.0% | 45,000 B | 24,000 B |" in page
@@ -160,7 +200,16 @@ def test_full_report_numbers(tmp_path):
     for link in _links(page):
         assert (root / link).is_file(), link
     figs = sorted(p.name for p in (root / "figures/report").iterdir())
-    assert figs == ["board.png", "dataset.png", "latency.png", "pruning.png", "quantization.png"]
+    assert figs == ["board.png", "dataset.png", "det.png", "latency.png", "pruning.png",
+                    "quantization.png"]
+    # the stream section: both streams, the bar, the budget, host = device
+    assert "| synthetic | 60.0 | 400 | 0.850 | 90.0% | 1.00 | 600 | 900 | 1 |" in page
+    assert "| real clips | 17.5 | 100 | 0.850 | 50.0% | 6.86 |" in page
+    assert "is **met**" in page and "**76.8% headroom**" in page
+    assert "(10-30 dB below speech, 20% near silence)" in page
+    assert "| yes | 200 | 95.0% | 0.00 | 580 | 60.0% | 3.43 |" in page
+    assert "| **step** | 2,963,200 | **46.30** |" in page
+    assert "at threshold 0.700 (303 inferences, 12 keyword detections): **identical**" in page
     for f in figs:
         assert (root / "figures/report" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the dvc plot tables
@@ -173,7 +222,8 @@ def test_full_report_numbers(tmp_path):
            for r in csv.DictReader((root / "report/accuracy.csv").open())}
     assert acc == {"float32 test (PyTorch)": 0.875, "int8 test (LiteRT)": 0.85}
     assert lat == {"cpu network": 0.5, "mcu features": 10.0, "mcu network": 40.0,
-                   "mcu postprocess": 0.0}
+                   "mcu postprocess": 0.0, "mcu stream step features": 6.25,
+                   "mcu stream step network": 40.0, "mcu stream step postprocess": 0.05}
 
 
 def test_missing_sections_name_their_stage(tmp_path):
@@ -183,7 +233,7 @@ def test_missing_sections_name_their_stage(tmp_path):
     page = (root / "README.md").read_text()
     assert "test accuracy 87.5%" in page
     for stage in ("download featurize", "featurize", "profile firmware", "convert",
-                  "ptq qat minifloat", "prune"):
+                  "ptq qat minifloat", "prune", "stream"):
         assert f"Run `dvc repro {stage}` to fill this section" in page, stage
     for link in _links(page):
         assert (root / link).is_file(), link
@@ -202,11 +252,15 @@ def test_firmware_missing_is_one_line_and_rest_renders(tmp_path):
 
 def test_rerun_is_byte_identical(tmp_path):
     root = full(tmp_path / "reports")
+    own = root / "report/metrics.json"  # the stage's own wall time: a measurement
     assert _run(root).returncode == 0
-    first = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    first = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p != own}
+    m1 = json.loads(own.read_text())
     assert _run(root).returncode == 0
-    second = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    second = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p != own}
+    m2 = json.loads(own.read_text())
     assert first == second
+    assert {**m1, "seconds": 0} == {**m2, "seconds": 0} and m2["seconds"] > 0
 
 
 def test_corrupt_input_is_one_line_and_writes_nothing(tmp_path):
@@ -228,3 +282,20 @@ def test_missing_reports_folder(tmp_path):
 def test_help():
     res = subprocess.run([sys.executable, str(STAGE), "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "reports/README.md" in res.stdout
+
+
+def test_cost_section_sums_the_stage_seconds(tmp_path):
+    root = full(tmp_path / "reports")
+    given = {"data": 300.4, "features": 60.2, "train": 250.0, "profile": 30.0,
+             "convert": 20.0, "firmware": 90.0, "stream": 45.0}
+    for d, s in given.items():
+        p = root / d / "metrics.json"
+        p.write_text(json.dumps({**json.loads(p.read_text()), "seconds": s}))
+    _json(root / "qat/metrics.json", {"seconds": 100.0})  # ptq, minifloat, prune: not run
+    assert _run(root).returncode == 0
+    page = (root / "README.md").read_text()
+    cost = page[page.index("## 10. What this run cost"):]
+    assert "| qat | 100 | 1.7 |" in cost and "| ptq | not run |" in cost
+    assert "| stream | 45 | 0.8 |" in cost
+    total = sum(given.values()) + 100.0
+    assert f"| **total** | **{total:,.0f}** |" in cost

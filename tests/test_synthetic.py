@@ -47,7 +47,8 @@ def test_same_params_give_the_same_bytes_with_any_worker_count(tiny, tmp_path):
     s = TINY
     params = {"data": {"words": s["words"], "seed": s["seed"], "synthetic": {
         "speakers": s["speakers"], "noise_files": s["noise_files"],
-        "noise_seconds": s["noise_seconds"], "workers": 2}}}
+        "noise_seconds": s["noise_seconds"], "workers": 2, "engines": ["espeak-ng"],
+        "jitter": 0.0}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     r = subprocess.run([sys.executable, str(STAGE), "--quiet"], cwd=tmp_path, capture_output=True,
                        text=True, timeout=300)
@@ -209,7 +210,7 @@ def test_missing_espeak_is_a_tool_error_with_the_install_hint(tmp_path, monkeypa
 
 
 def test_missing_espeak_in_the_stage_is_one_line(tmp_path):
-    (tmp_path / "params.yaml").write_text("data: {synthetic: {speakers: 3}}\n")
+    (tmp_path / "params.yaml").write_text("data: {synthetic: {speakers: 3, engines: [espeak-ng]}}\n")
     r = subprocess.run([sys.executable, str(STAGE), "--quiet"], cwd=tmp_path, capture_output=True,
                        text=True, timeout=120, env={"PATH": str(tmp_path), "HOME": str(tmp_path),
                                                    "PYTHONPATH": str(REPO)})

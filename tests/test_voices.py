@@ -2,6 +2,7 @@
 intelligibility filter and fresh _unknown_ clips per augmented copy. Engine tests use a couple
 of words and speakers and skip, saying why, when the engine is not installed."""
 
+import copy
 import json
 import shutil
 
@@ -72,13 +73,18 @@ def test_new_keys_absent_keep_the_issue9_speakers():
     assert v.settings == "espeak-ng -v en-us+m3 -s 150 -p 50" and "formant" not in v.as_dict()
     w = syn.Voice("en-us", "m3", 150, 50, formant=1.1, prosody=0.5)
     assert w.speaker_id != v.speaker_id and w.as_dict()["formant"] == 1.1
-    p = config.parse({})
+    raw = copy.deepcopy(config.raw_params())
+    for key in ("engine_weights", "other_words", "everyday_words", "formant", "prosody",
+                "intelligibility", "retries"):
+        raw["data"]["synthetic"].pop(key, None)
+    raw["features"]["augment"].pop("fresh_unknown", None)
+    p = config.parse(raw)
     s = p.data.synthetic
     assert (s.engine_weights, s.other_words, s.everyday_words, s.formant, s.prosody,
             s.intelligibility, s.retries) == (None, None, False, None, None, None, 0)
     assert p.features.augment.fresh_unknown is False
     with pytest.raises(config.ParamsError, match="formant"):
-        config.parse({"data": {"synthetic": {"formant": [0.5, 1.2]}}})
+        config.with_overrides({"data": {"synthetic": {"formant": [0.5, 1.2]}}})
 
 
 def test_kokoro_mixtures_are_new_deterministic_voices():

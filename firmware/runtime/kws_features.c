@@ -2,8 +2,6 @@
  * generated tables (features_tables.c), then the model's int8 input quantization. */
 #include "kws_features.h"
 
-#include <math.h>
-
 static float kws_frontend_work[KWS_FRONTEND_WORK_FLOATS];
 
 void kws_mfcc_frame(const int16_t *window, float *mfcc)
@@ -13,12 +11,16 @@ void kws_mfcc_frame(const int16_t *window, float *mfcc)
 
 void kws_quantize_features(const float *x, int8_t *q, int n)
 {
+    /* round half away from zero, then saturate: |v| + 0.5 truncated by the conversion is
+     * floorf(|v| + 0.5) (no libm call); |v| is capped first so the int conversion is defined */
     for (int i = 0; i < n; ++i) {
-        const float v = x[i] / KWS_INPUT_SCALE;
-        const float r = v >= 0.0f ? floorf(v + 0.5f) : -floorf(-v + 0.5f);
-        float o = r + (float)KWS_INPUT_ZERO_POINT;
-        if (o < -128.0f) o = -128.0f;
-        if (o > 127.0f) o = 127.0f;
+        float v = x[i] / KWS_INPUT_SCALE;
+        if (v > 1000.0f) v = 1000.0f;
+        if (v < -1000.0f) v = -1000.0f;
+        const int32_t r = v >= 0.0f ? (int32_t)(v + 0.5f) : -(int32_t)(-v + 0.5f);
+        int32_t o = r + KWS_INPUT_ZERO_POINT;
+        if (o < -128) o = -128;
+        if (o > 127) o = 127;
         q[i] = (int8_t)o;
     }
 }

@@ -1,21 +1,70 @@
-/* int8 kernels with TFLite's int8 reference semantics (hand-written C99, no dynamic memory).
+/* What every kernel of the engine shares: TFLite's fixed-point requantization, the clamp,
+ * the convolution parameters (CONV_2D and DEPTHWISE_CONV_2D), and the switch between the
+ * portable C and the Cortex-M4 DSP-extension paths.
  *
- * Every kernel reproduces tensorflow/lite/kernels/internal/reference/integer_ops/ bit for bit:
- * int32 accumulation of (input - input_zero_point) * weight, a per-channel fixed-point
- * requantization (MultiplyByQuantizedMultiplier, double rounding), the output zero point and
- * the fused activation clamp. Under __ARM_FEATURE_DSP (Cortex-M4) the hot kernels take
- * SIMD paths (SMLAD on int8 pairs widened with SXTB16) that give the same bits.
+ * One op, one home: each TFLite op the engine runs has one C file kws_op_<op>.c (its
+ * reference kernel with TFLM's int8 semantics, bit for bit, and its DSP path beside it), one
+ * header kws_op_<op>.h (its parameter struct) and one Python module kws/firmware/ops/<op>.py
+ * (checks, memory, MACs, C emission), like TFLM's kernels and op resolver.
  * Layout is NHWC, batch 1; filters are [out_c][k_h][k_w][in_c] (depthwise: [k_h][k_w][out_c]).
+ * No dynamic memory: working memory ("scratch") is planned in the arena by codegen.
  */
 #ifndef KWS_KERNELS_H
 #define KWS_KERNELS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* -DKWS_FORCE_DSP builds the DSP paths on the host too (C models of the instructions,
+ * kws_dsp.h); -DKWS_PORTABLE leaves them out (the plain-C baseline, same bits). */
+#if (defined(__ARM_FEATURE_DSP) || defined(KWS_FORCE_DSP)) && !defined(KWS_PORTABLE)
+#define KWS_USE_DSP 1
+#else
+#define KWS_USE_DSP 0
+#endif
+
+static inline int32_t kws_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* gemmlowp SaturatingRoundingDoublingHighMul */
+static inline int32_t kws_srdhm(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    {
+        const int64_t ab = (int64_t)a * (int64_t)b;
+        const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
+        return (int32_t)((ab + nudge) / (1LL << 31));
+    }
+}
+
+/* gemmlowp RoundingDivideByPOT: x / 2^e rounded half away from zero */
+static inline int32_t kws_rdbpot(int32_t x, int32_t e)
+{
+    const int32_t mask = (int32_t)((1LL << e) - 1);
+    const int32_t rem = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > threshold ? 1 : 0);
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier (double rounding: SRDHM, then RoundingDivideByPOT) */
+static inline int32_t kws_requantize(int32_t x, int32_t mult, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t hi = kws_srdhm((int32_t)((uint32_t)x << left), mult);
+    return shift >= 0 ? hi : kws_rdbpot(hi, -shift);
+}
+
+/* A 2-channel x 3-pixel SIMD tile kernel unrolled for one k (kws_op_conv_2d.h) */
+typedef void (*kws_mm3_fn)(const uint32_t *col, const int16_t *w16, int8_t *out,
+                           const void *args);
+
+/* CONV_2D and DEPTHWISE_CONV_2D */
 typedef struct {
     int16_t in_h, in_w, in_c;
     int16_t out_h, out_w, out_c;
@@ -39,89 +88,31 @@ typedef struct {
      * shift, or an accumulator that might overflow when doubled): then the portable kernel runs. */
     const int32_t *bias_eff;
     const int32_t *rq;
-    /* DSP builds, CONV_2D with k % 16 == 0 and an even out_c: the weights widened to int16 in
-     * SXTB16 pair order for the 2-channel x 3-pixel tile, per channel pair and 4 inputs
-     * (a0, a2), (b0, b2), (a1, a3), (b1, b3); else NULL */
+    /* DSP builds, CONV_2D with k % 8 == 0 and an even out_c: the weights doubled and widened to
+     * int16 in SXTB16 pair order for the 2-channel x 3-pixel tile, per channel pair and 4
+     * inputs (a0, a2), (b0, b2), (a1, a3), (b1, b3); else NULL */
     const int16_t *w16;
+    /* with w16 (weights doubled) and every right shift e <= 22: per channel pair
+     * {2 bias_eff[a], 2 bias_eff[b], m[a], m[b], r[a] + (zp << e[a]), r[b] + ..., e[a], e[b]} */
+    const int32_t *mm3;
+    /* Cortex-M4 builds: that tile kernel unrolled for this layer's k (instantiated in model.c
+     * with KWS_MM3_UNROLLED), or NULL: the looped ones */
+    kws_mm3_fn mm3_kernel;
 } kws_conv_t;
 
+/* Elementwise ops on two inputs (ADD, MUL): the output's 4D shape and each input's element
+ * stride along each output axis (0 where it is broadcast); broadcast == 0: same shapes, flat. */
 typedef struct {
-    int32_t in_depth, out_depth;  /* FULLY_CONNECTED: [rows] x in_depth -> out_depth */
-    int32_t rows;
-    int32_t in_offset, w_offset, out_offset;
-    int32_t act_min, act_max;
-    const int8_t *weights;        /* [out_depth][in_depth] */
-    const int32_t *bias;
-    const int32_t *mult;          /* per output (per_channel) or one */
-    const int32_t *shift;
-    int32_t per_channel;
-} kws_fc_t;
+    int32_t broadcast;
+    int32_t shape[4];
+    int32_t stride1[4], stride2[4];
+} kws_broadcast_t;
 
-typedef struct {
-    int16_t in_h, in_w, ch, out_h, out_w;
-    int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
-    int32_t act_min, act_max;
-} kws_pool_t;
-
-typedef struct {
-    int32_t size;
-    int32_t in1_offset, in2_offset, out_offset;
-    int32_t left_shift;
-    int32_t in1_mult, in1_shift, in2_mult, in2_shift, out_mult, out_shift;
-    int32_t act_min, act_max;
-} kws_add_t;
-
-/* TFLite's MultiplyByQuantizedMultiplier (gemmlowp SaturatingRoundingDoublingHighMul
- * followed by RoundingDivideByPOT). */
-static inline int32_t kws_requantize(int32_t x, int32_t mult, int32_t shift)
+/* Same bytes, other shape (RESHAPE, SQUEEZE, ... when codegen could not alias them). */
+static inline void kws_copy_s8(const int8_t *in, int8_t *out, int32_t n)
 {
-    int32_t left = shift > 0 ? shift : 0;
-    int32_t right = shift > 0 ? 0 : -shift;
-    int32_t a = (int32_t)((uint32_t)x << left);
-    int32_t hi;
-    if (a == INT32_MIN && mult == INT32_MIN) {
-        hi = INT32_MAX;
-    } else {
-        int64_t ab = (int64_t)a * (int64_t)mult;
-        int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-        hi = (int32_t)((ab + nudge) / (1LL << 31));
-    }
-    if (right == 0) return hi;
-    {
-        int32_t mask = (int32_t)((1u << right) - 1u);
-        int32_t rem = hi & mask;
-        int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
-        return (hi >> right) + (rem > threshold ? 1 : 0);
-    }
+    if (in != out) memmove(out, in, (size_t)n);
 }
-
-/* One rounding of the 64-bit product (x * mult) >> (31 - shift): what LiteRT's per-channel
- * FULLY_CONNECTED does (measured: it, not the double rounding above, matches LiteRT's
- * reference kernel on every output of the trained ds_cnn). */
-static inline int32_t kws_requantize_single(int32_t x, int32_t mult, int32_t shift)
-{
-    const int32_t total = 31 - shift;
-    const int64_t round = (int64_t)1 << (total - 1);
-    const int64_t r = ((int64_t)x * mult + round) >> total;
-    return (int32_t)(r < INT32_MIN ? INT32_MIN : (r > INT32_MAX ? INT32_MAX : r));
-}
-
-/* scratch: KWS_CONV_SCRATCH bytes for the SIMD paths (codegen sizes one static buffer) */
-void kws_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch);
-void kws_depthwise_conv2d_s8(const kws_conv_t *p, const int8_t *in, int8_t *out, int8_t *scratch);
-void kws_fully_connected_s8(const kws_fc_t *p, const int8_t *in, int8_t *out);
-void kws_avg_pool_s8(const kws_pool_t *p, const int8_t *in, int8_t *out);
-void kws_max_pool_s8(const kws_pool_t *p, const int8_t *in, int8_t *out);
-void kws_add_s8(const kws_add_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
-void kws_copy_s8(const int8_t *in, int8_t *out, int32_t n);
-
-/* Scratch bytes the SIMD paths need: conv (interleaved int16 columns + two int8 gathers) and
- * depthwise (one row of the input zero point). */
-#define KWS_CONV_SCRATCH(k_h, k_w, in_c) (6 * (k_h) * (k_w) * (in_c))
-#define KWS_DEPTHWISE_SCRATCH(in_c) ((in_c) + 8)
-/* the 3x3 stride-1 depthwise path (channels a multiple of 4, out_h + 4 <= 32): four
- * column-major int16 planes of out_w + 2 columns of 32 values */
-#define KWS_DW3X3_SCRATCH(out_w) (4 * 2 * 32 * ((out_w) + 2))
 
 #ifdef __cplusplus
 }

@@ -68,7 +68,7 @@ def run_arch(arch: str, raw_params: dict, work: Path, features: Path, raw: Path)
                          "--reports", str(rep / "firmware")])
     t3 = time.perf_counter()
     tr, cv, fw = (read_json(rep / s / "metrics.json") for s in ("train", "convert", "firmware"))
-    lit, net = fw["litert"], fw["network"]
+    lit, net = fw.get("tflm") or fw["litert"], fw["network"]
     return {
         "arch": arch,
         "float_accuracy": tr["test_accuracy"],

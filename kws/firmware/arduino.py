@@ -14,12 +14,18 @@ from kws.firmware.toolchain import FIRMWARE_DIR, M4_FLAGS, RUNTIME, BuildError, 
 
 SKETCH = "kws_mcu"
 FILE_DEPS = ("firmware/arduino",)  # kws.deps
-GENERATED = ("model.c", "model.h", "model_settings.h", "features_tables.c")
+GENERATED = ("model.c", "model.h", "model_settings.h", "features_tables.c", "stream_settings.h",
+             "postprocess_tables.c")
 
 
 def write_sketch(gen_dir: str | Path, out_dir: str | Path) -> Path:
     """``out_dir/kws_mcu/`` with kws_mcu.ino, the runtime and the generated files."""
     gen_dir, out_dir = Path(gen_dir), Path(out_dir)
+    header = (gen_dir / "model.h").read_text()
+    if "KWS_MODEL_INPUT_INT8 0" in header or "KWS_MODEL_OUTPUT_INT8 0" in header:
+        raise BuildError("the sketch feeds int8 MFCC features and reads int8 scores: convert the "
+                         "model with int8 input and output (inference_input_type/"
+                         "inference_output_type = tf.int8)")
     sketch = out_dir / SKETCH
     if sketch.exists():
         shutil.rmtree(sketch)

@@ -1,8 +1,8 @@
 """Compile the firmware: a host build (cc) for tests, the Cortex-M4F ELF (arm-none-eabi-gcc)
 for size and emulated timing, and the ELF's flash/RAM figures.
 
-Sources: ``firmware/runtime`` (engine), the generated ``model.c``/``features_tables.c`` (in a
-generated folder), and a harness (``firmware/host`` or ``firmware/cortex_m4``).
+Sources: ``firmware/runtime`` (engine), the generated ``model.c``/``features_tables.c``/
+``postprocess_tables.c`` (in a generated folder), and a harness (``firmware/host`` or ``firmware/cortex_m4``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,12 @@ def _compile(cmd: list[str]) -> None:
 
 
 def _sources(gen_dir: Path, harness: Path) -> list[str]:
-    srcs = sorted(RUNTIME.glob("*.c")) + [gen_dir / "model.c", gen_dir / "features_tables.c"]
+    """The runtime (the op kernels model.c includes, no others), the generated files and the
+    harness."""
+    model_c = (gen_dir / "model.c").read_text() if (gen_dir / "model.c").is_file() else ""
+    srcs = [f for f in sorted(RUNTIME.glob("*.c"))
+            if not f.name.startswith("kws_op_") or f'#include "{f.stem}.h"' in model_c]
+    srcs += [gen_dir / "model.c", gen_dir / "features_tables.c", gen_dir / "postprocess_tables.c"]
     srcs += sorted(harness.glob("*.c"))
     return [str(s) for s in srcs]
 
@@ -69,18 +74,24 @@ def build_host(gen_dir: str | Path, out: str | Path, sanitize: bool = False,
     return out
 
 
-def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False) -> Path:
+def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False,
+             harness: str | Path | None = None) -> Path:
     """The Cortex-M4F harness ELF; ``portable`` leaves the DSP-extension kernels out (the
-    plain C baseline, same bits)."""
+    plain C baseline, same bits). ``harness``: a C file in place of
+    firmware/cortex_m4/kws_m4_harness.c (the startup code and the linker script stay). Each op
+    calls kws_op_mark (a few cycles) so the emulator can time it."""
     gcc = find_tool("arm-none-eabi-gcc")
     gen_dir, out = Path(gen_dir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cm4 = FIRMWARE_DIR / "cortex_m4"
     cmd = [gcc, *M4_FLAGS, *WARN, "-ffunction-sections", "-fdata-sections",
-           f"-I{RUNTIME}", f"-I{gen_dir}"]
+           "-DKWS_PROFILE_OPS", f"-I{RUNTIME}", f"-I{gen_dir}"]
     if portable:
         cmd += ["-DKWS_PORTABLE"]
-    cmd += [*_sources(gen_dir, cm4), "-T", str(cm4 / "kws_m4.ld"), "-nostartfiles",
+    srcs = _sources(gen_dir, cm4)
+    if harness is not None:
+        srcs = [s for s in srcs if Path(s).name != "kws_m4_harness.c"] + [str(harness)]
+    cmd += [*srcs, "-T", str(cm4 / "kws_m4.ld"), "-nostartfiles",
             "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
             f"-Wl,-Map={out.with_suffix('.map')}", "-lm", "-o", str(out)]
     _compile(cmd)

@@ -33,13 +33,12 @@ from typing import Optional
 import numpy as np
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from kws import training
 from kws.errors import KwsError
 from kws.prune import structured as st
 from kws.prune import unstructured as un
-from kws.sweep import Inputs, PointCache, check_device
+from kws.sweep import Inputs, PointCache, check_device, compute_points
 
 
 @dataclass
@@ -114,7 +113,7 @@ def finetune(model: nn.Module, sw: Sweep) -> tuple[nn.Module, dict]:
     res = training.train_model(ft, sw.inp.train, sw.inp.val, epochs=f.epochs,
                                batch_size=f.batch_size, lr=f.lr, schedule="cosine",
                                weight_decay=f.weight_decay, seed=f.seed, device=sw.device,
-                               num_threads=sw.p.num_threads, progress=False)
+                               num_threads=1, progress=False)
     recal = recalibrate_bn(res.model, sw.inp.train.x)
     candidates = {"start": model, "finetuned": res.model, "finetuned_bn_recalibrated": recal}
     scores = {k: _eval(m, sw.inp.val) for k, m in candidates.items()}
@@ -152,14 +151,11 @@ def unstructured_point(sw: Sweep, sparsity: float) -> dict:
 
 def unstructured_sweep(sw: Sweep) -> dict:
     t0 = time.perf_counter()
-    points, cached = [], 0
     todo = [0.0] + list(sw.p.unstructured.sparsities)
-    for s in tqdm(todo, desc="unstructured", unit="point",
-                  disable=None if sw.progress is None else not sw.progress):
-        row, hit = sw.cache.get_or_compute(sw.key("unstructured", sparsity=s),
-                                           lambda s=s: unstructured_point(sw, s))
-        cached += hit
-        points.append(row)
+    tasks = [(sw.key("unstructured", sparsity=s), lambda s=s: unstructured_point(sw, s))
+             for s in todo]
+    done = compute_points(tasks, sw.cache, sw.p.workers, "unstructured", sw.progress)
+    points, cached = [r for r, _ in done], sum(hit for _, hit in done)
     return {"baseline": points[0], "points": points[1:], "points_cached": cached,
             "finetune": sw.p.finetune.model_dump(), "seconds": time.perf_counter() - t0,
             "checks": finetune_check(points[1:], ["sparsity"])}
@@ -310,17 +306,15 @@ def structured_sweep(sw: Sweep) -> dict:
     s = sw.p.structured
     base_prof = profile_model(sw.inp.model, sw.shape)
     todo = [("baseline", 0.0)] + [(n, r) for n in s.norms for r in s.ratios]
-    points, cached = [], 0
-    for norm, ratio in tqdm(todo, desc="structured", unit="point",
-                            disable=None if sw.progress is None else not sw.progress):
+    tasks = []
+    for norm, ratio in todo:
         key = sw.key("structured", norm=norm, ratio=ratio, convert=s.convert, mcu=s.mcu,
                      convert_params=sw.convert.model_dump() if s.convert else None,
                      features=sw.features.model_dump() if s.mcu else None)
-        row, hit = sw.cache.get_or_compute(
-            key, lambda n=norm, r=ratio, k=key: structured_point(sw, n, r, base_prof,
-                                                                 PointCache.key(k)[:10]))
-        cached += hit
-        points.append(row)
+        tasks.append((key, lambda n=norm, r=ratio, k=key: structured_point(
+            sw, n, r, base_prof, PointCache.key(k)[:10])))
+    done = compute_points(tasks, sw.cache, sw.p.workers, "structured", sw.progress)
+    points, cached = [r for r, _ in done], sum(hit for _, hit in done)
     # CPU latency: one model per shape (the ratio fixes the shape), measured fresh.
     shapes = {"0": sw.inp.model}
     for r in s.ratios:

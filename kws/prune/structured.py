@@ -1,16 +1,17 @@
 """Structured pruning: rank output channels by a norm and remove them physically.
 
 Written here on purpose (torch.nn.utils.prune only masks; it cannot shrink a layer). The model
-is analysed from one traced forward (``kws.profiling.trace``: leaf modules in execution order),
-which covers every layer kind of the registry models (``kws.models``: chains of conv, depthwise
-conv, BatchNorm, ReLU, dropout, average pooling, NHWC flatten and dense layers):
+is analysed from one traced forward (``kws.profiling.trace``: its layers in execution order);
+each layer's kind (``kws.layers``) says how it treats channels (``Kind.channel_role``) and how
+they are cut from it, which covers the registry models (``kws.models``: chains of conv,
+depthwise conv, BatchNorm, ReLU, dropout, average pooling, NHWC flatten and dense layers):
 
-* A **channel group** starts at a regular conv (the *producer*) and carries its output channels
-  through the channel-wise layers after it (BatchNorm, ReLU, dropout, pooling, and depthwise
-  convs, whose outputs are their inputs, each with its own BatchNorm) up to the next regular
-  conv or dense layer (the *consumer*), whose input channels go with them. The dense layer's
-  input comes through ``kws.models.flatten_nhwc``, so channel ``c`` of an ``H x W x C`` map is
-  column ``(h * W + w) * C + c`` for every ``h, w``.
+* A **channel group** starts at a *producer* (a regular conv) and carries its output channels
+  through the channel-wise layers after it (*carriers* with their own filters: depthwise convs;
+  *scales* folded into the layer before them: BatchNorm; parameter-free ones: ReLU, dropout,
+  pooling) up to the next producer or *consumer* (the dense layer), whose input channels go
+  with them. The dense layer's input comes through ``kws.models.flatten_nhwc``, so channel
+  ``c`` of an ``H x W x C`` map is column ``(h * W + w) * C + c`` for every ``h, w``.
 * The dense classifier's outputs (the labels) and a conv whose output is the network output are
   never pruned.
 * Ranking: per group, the norm (L1, L2 or L-inf) of each output filter of the producer **as
@@ -31,28 +32,24 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from kws import layers
 from kws.errors import KwsError
+from kws.layers.common import CARRIER, CONSUMER, PRODUCER, SCALE, NotSupported
 
 NORMS = ("l1", "l2", "linf")
-_PASS = (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Dropout2d, nn.Identity, nn.AvgPool2d,
-         nn.AdaptiveAvgPool2d, nn.MaxPool2d)
 
 
 @dataclass
 class Group:
-    """The channels a producer conv writes, and every layer they pass through or feed."""
+    """The channels a producer writes, and every layer they pass through or feed."""
 
-    producer: str                                  # regular Conv2d whose outputs are ranked
+    producer: str                                  # the layer whose outputs are ranked
     channels: int
-    depthwise: list[str] = field(default_factory=list)  # depthwise convs on the way
-    bn_of: dict[str, str] = field(default_factory=dict)  # conv name -> its BatchNorm
-    consumer: Optional[str] = None                 # next Conv2d / Linear (its inputs shrink)
-    consumer_kind: str = ""                        # "conv" | "linear"
+    depthwise: list[str] = field(default_factory=list)  # carriers on the way (depthwise convs)
+    bn_of: dict[str, str] = field(default_factory=dict)  # producer / carrier -> its scale (BN)
+    consumer: Optional[str] = None                 # next producer / consumer (its inputs shrink)
+    consumer_kind: str = ""                        # its kind's name: "conv" | "linear"
     consumer_hw: tuple[int, int] = (1, 1)          # spatial size flattened into the Linear
-
-
-def _is_depthwise(m: nn.Conv2d) -> bool:
-    return m.groups > 1 and m.groups == m.in_channels == m.out_channels
 
 
 def channel_groups(model: nn.Module, input_shape: tuple[int, int]) -> list[Group]:
@@ -71,38 +68,34 @@ def channel_groups(model: nn.Module, input_shape: tuple[int, int]) -> list[Group
             raise KwsError(f"structured pruning: layer {name} is called twice in one forward; "
                            "only chain models (each layer once) are supported")
         seen.add(name)
-        if isinstance(m, nn.Conv2d):
-            if _is_depthwise(m):
-                if cur is not None:
-                    cur.depthwise.append(name)
-                last_conv = name
-            elif m.groups != 1:
-                raise KwsError(f"structured pruning: grouped conv {name} (groups={m.groups}) is "
-                               "not supported (only regular and depthwise convs)")
-            else:
-                if cur is not None:
-                    cur.consumer, cur.consumer_kind = name, "conv"
-                    groups.append(cur)
-                cur = Group(name, m.out_channels)
-                last_conv = name
-        elif isinstance(m, nn.BatchNorm2d):
+        kind = layers.kind_of(m, f"structured pruning: layer {name}")
+        try:
+            role = kind.channel_role(m)
+        except NotSupported as e:
+            raise KwsError(f"structured pruning: layer {name} ({type(m).__name__}) is not "
+                           f"supported: {e}") from None
+        if role in (PRODUCER, CONSUMER) and cur is not None:  # it takes the open group's channels
+            try:
+                cur.consumer_hw = kind.consume(m, cur.channels, last_4d)
+            except NotSupported as e:
+                raise KwsError(f"structured pruning: {name} {e}") from None
+            cur.consumer, cur.consumer_kind = name, kind.name
+            groups.append(cur)
+        if role == PRODUCER:
+            cur = Group(name, kind.out_channels(m))
+            last_conv = name
+        elif role == CARRIER:
+            if cur is not None:
+                cur.depthwise.append(name)
+            last_conv = name
+        elif role == SCALE:
             if cur is not None and last_conv is not None and last_conv not in cur.bn_of:
                 cur.bn_of[last_conv] = name
             elif cur is not None:
-                raise KwsError(f"structured pruning: BatchNorm {name} does not follow a conv")
-        elif isinstance(m, nn.Linear):
-            if cur is not None:
-                ch, h, w = last_4d[1:] if last_4d is not None else (m.in_features, 1, 1)
-                if ch != cur.channels or ch * h * w != m.in_features:
-                    raise KwsError(f"structured pruning: {name} takes {m.in_features} inputs, "
-                                   f"not the {ch}x{h}x{w} map before it flattened")
-                cur.consumer, cur.consumer_kind, cur.consumer_hw = name, "linear", (h, w)
-                groups.append(cur)
+                raise KwsError(f"structured pruning: {type(m).__name__} {name} does not follow "
+                               "a conv")
+        elif role == CONSUMER:
             cur = None
-        elif not isinstance(m, _PASS):
-            raise KwsError(f"structured pruning: layer {name} ({type(m).__name__}) is not "
-                           "supported; supported: Conv2d, depthwise Conv2d, BatchNorm2d, Linear, "
-                           "ReLU, Dropout, pooling")
         if len(c.out_shape) == 4:
             last_4d = c.out_shape
     return groups  # a group still open here feeds the network output: not prunable
@@ -118,14 +111,13 @@ def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def folded_filters(model: nn.Module, g: Group) -> torch.Tensor:
-    """The producer's output filters ``[C, -1]`` with its BatchNorm folded in."""
+    """The producer's output filters ``[C, -1]`` with its BatchNorm (scale) folded in."""
     conv = _module(model, g.producer)
-    w = conv.weight.detach().flatten(1)
+    w = layers.kind_of(conv).filters(conv)
     bn_name = g.bn_of.get(g.producer)
     if bn_name is not None:
         bn = _module(model, bn_name)
-        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-        w = w * scale[:, None]
+        w = w * layers.kind_of(bn).channel_scale(bn)[:, None]
     return w
 
 
@@ -160,12 +152,6 @@ def plan(model: nn.Module, input_shape: tuple[int, int], ratio: float,
     return keep
 
 
-def _linear_columns(keep: list[int], channels: int, hw: tuple[int, int]) -> list[int]:
-    """Input columns of a dense layer after flatten_nhwc that belong to channels ``keep``."""
-    h, w = hw
-    return [(i * w + j) * channels + c for i in range(h) for j in range(w) for c in keep]
-
-
 def _groups_and_keep(model, input_shape, keep):
     groups = channel_groups(model, input_shape)
     by_name = {g.producer: g for g in groups}
@@ -192,40 +178,14 @@ def remove_channels(model: nn.Module, input_shape: tuple[int, int],
         if g.producer not in keep:
             continue
         idx = torch.tensor(sorted(keep[g.producer]), dtype=torch.long)
-        k = len(idx)
-        # producer: fewer output filters (its inputs may shrink too, via the previous group)
-        conv = _module(new, g.producer)
-        conv.weight = nn.Parameter(conv.weight[idx].clone())
-        if conv.bias is not None:
-            conv.bias = nn.Parameter(conv.bias[idx].clone())
-        conv.out_channels = k
-        for dw_name in g.depthwise:
-            dw = _module(new, dw_name)
-            dw.weight = nn.Parameter(dw.weight[idx].clone())
-            if dw.bias is not None:
-                dw.bias = nn.Parameter(dw.bias[idx].clone())
-            dw.in_channels = dw.out_channels = dw.groups = k
-        for bn_name in g.bn_of.values():
-            old = _module(new, bn_name)
-            bn = nn.BatchNorm2d(k, eps=old.eps, momentum=old.momentum, affine=old.affine,
-                                track_running_stats=old.track_running_stats)
-            if old.affine:
-                bn.weight.copy_(old.weight[idx])
-                bn.bias.copy_(old.bias[idx])
-            if old.track_running_stats:
-                bn.running_mean.copy_(old.running_mean[idx])
-                bn.running_var.copy_(old.running_var[idx])
-                bn.num_batches_tracked.copy_(old.num_batches_tracked)
-            bn.train(old.training)
-            _set_module(new, bn_name, bn)
-        cons = _module(new, g.consumer)
-        if g.consumer_kind == "conv":
-            cons.weight = nn.Parameter(cons.weight[:, idx].clone())
-            cons.in_channels = k
-        else:
-            cols = torch.tensor(_linear_columns(idx.tolist(), g.channels, g.consumer_hw))
-            cons.weight = nn.Parameter(cons.weight[:, cols].clone())
-            cons.in_features = len(cols)
+        # producer: fewer output filters (its inputs may shrink too, via the previous group);
+        # carriers and scales: fewer channels in and out
+        for name in [g.producer, *g.depthwise, *g.bn_of.values()]:
+            m = _module(new, name)
+            _set_module(new, name, layers.kind_of(m).keep_outputs(m, idx))
+        m = _module(new, g.consumer)
+        _set_module(new, g.consumer, layers.kind_of(m).keep_inputs(m, idx, g.channels,
+                                                                   g.consumer_hw))
     return new
 
 
@@ -234,7 +194,8 @@ def zero_channels(model: nn.Module, input_shape: tuple[int, int],
                   keep: dict[str, list[int]]) -> nn.Module:
     """A copy of ``model`` whose dropped channels output exactly zero (the masked equivalent of
     ``remove_channels``): producer and depthwise filters and biases, and their BatchNorms' scale
-    and shift, are zeroed, so every layer of the group writes 0 into those channels."""
+    and shift, are zeroed (``Kind.zero_outputs``), so every layer of the group writes 0 into
+    those channels."""
     groups = _groups_and_keep(model, input_shape, keep)
     new = copy.deepcopy(model)
     for g in groups:
@@ -244,15 +205,9 @@ def zero_channels(model: nn.Module, input_shape: tuple[int, int],
                             dtype=torch.long)
         if not len(drop):
             continue
-        for name in [g.producer, *g.depthwise]:
-            conv = _module(new, name)
-            conv.weight[drop] = 0
-            if conv.bias is not None:
-                conv.bias[drop] = 0
-        for bn_name in g.bn_of.values():
-            bn = _module(new, bn_name)
-            bn.weight[drop] = 0
-            bn.bias[drop] = 0
+        for name in [g.producer, *g.depthwise, *g.bn_of.values()]:
+            m = _module(new, name)
+            layers.kind_of(m).zero_outputs(m, drop)
     return new
 
 

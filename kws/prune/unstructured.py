@@ -2,8 +2,9 @@
 
 The masks are ``torch.nn.utils.prune.global_unstructured`` with ``L1Unstructured`` (the
 smallest ``round(sparsity * N)`` weights by absolute value, over the ``N`` weights of every
-Conv2d and Linear together, so layers lose different shares). Biases and BatchNorm parameters
-are not pruned (they are a few hundred values, and the int8 deployment keeps biases in int32).
+conv and dense layer together -- the weighted kinds of kws.layers -- so layers lose different
+shares). Biases and BatchNorm parameters are not pruned (they are a few hundred values, and
+the int8 deployment keeps biases in int32).
 While the masks are attached, fine-tuning trains ``weight_orig`` and the mask keeps the pruned
 weights at zero; ``make_permanent`` bakes them in.
 """
@@ -15,12 +16,14 @@ import copy
 import torch.nn as nn
 import torch.nn.utils.prune as tprune
 
+from kws import layers
 from kws.errors import KwsError
 
 
 def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    """(module, "weight") of every Conv2d and Linear."""
-    return [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    """(module, "weight") of every layer of a weighted kind (conv, linear)."""
+    return [(m, "weight") for _, m, kind in layers.named_layers(model, "unstructured pruning: ")
+            if kind.weighted]
 
 
 def magnitude_prune(model: nn.Module, sparsity: float) -> nn.Module:

@@ -109,10 +109,43 @@ def dequantize(q: torch.Tensor, scale, zero_point) -> torch.Tensor:
     return (q - zero_point) * scale
 
 
+class _FakeQuantize(torch.autograd.Function):
+    """``dequantize(quantize(x))`` in one pass forward and one backward, with the STE gradients
+    autograd would give that composition (``tests/test_quant_fake.py`` checks both against it):
+
+        d y / d x     = 1 inside [qmin, qmax], 0 where clamped
+        d y / d scale = (q - zero_point) - x / scale   inside,  (q - zero_point) outside  (LSQ)
+
+    Why fused: QAT spends about a third of each step in these element-wise passes (and their
+    saved tensors) when autograd records the five separate ops."""
+
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        u = x / scale
+        t = torch.round(u).add_(zero_point)
+        inside = (t >= qmin) & (t <= qmax)
+        t.clamp_(qmin, qmax).sub_(zero_point)          # q - zero_point
+        if ctx.needs_input_grad[1]:
+            ctx.save_for_backward(inside, t - u * inside)  # d y / d scale, per element
+        else:
+            ctx.save_for_backward(inside)
+        ctx.scale_shape = scale.shape
+        return t.mul_(scale)
+
+    @staticmethod
+    def backward(ctx, g):
+        inside, *rest = ctx.saved_tensors
+        gx = g * inside if ctx.needs_input_grad[0] else None
+        gs = (g * rest[0]).sum_to_size(ctx.scale_shape) if rest else None
+        return gx, gs, None, None, None
+
+
 def fake_quantize(x: torch.Tensor, scale, zero_point, qmin: int, qmax: int) -> torch.Tensor:
     """Quantize then dequantize: the float value the integer model will see. Gradient 1 inside
-    the representable range, 0 outside."""
-    return dequantize(quantize(x, scale, zero_point, qmin, qmax), scale, zero_point)
+    the representable range, 0 outside (and LSQ's for a ``scale`` that requires grad)."""
+    scale = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
+    zero_point = torch.as_tensor(zero_point, dtype=x.dtype, device=x.device)
+    return _FakeQuantize.apply(x, scale, zero_point, qmin, qmax)
 
 
 def channel_view(v: torch.Tensor, like: torch.Tensor, axis: int = 0) -> torch.Tensor:

@@ -5,14 +5,16 @@ Written here on purpose (quantization is the subject of this project); nothing c
 ``torch.ao.quantization``. The traced graph of a ``QuantModel`` is re-run with integers:
 
 - the input is quantized once: ``q = clamp(round(x / s) + z)``;
-- a conv/linear accumulates ``sum (q_x - z_x)(q_w - z_w) + q_b`` exactly: the integer-valued
-  operands are carried in float32 when every partial sum is provably below 2^24 (fan-in x
+- a conv/linear (a weighted layer kind: its own ``forward``, kws/layers) accumulates
+  ``sum (q_x - z_x)(q_w - z_w) + q_b`` exactly: the integer-valued operands are carried in
+  float32 when every partial sum is provably below 2^24 (fan-in x
   max|x| x max|w|), else in float64 (exact below 2^53), and the result is checked to be
   integral; the accumulator is checked to fit int32, as on the device. It is at scale
   ``s_x * s_w``;
-- ReLU on an accumulator is ``max(acc, 0)``; on a quantized tensor ``max(q, z)``; zero padding
-  pads with the zero point;
-- average pooling sums ``q - z`` over the window (scale ``s / N``);
+- every other layer is its kind's ``integer`` (kws/layers): ReLU on an accumulator is
+  ``max(acc, 0)``, on a quantized tensor ``max(q, z)``; zero padding pads with the zero point;
+  average pooling sums ``q - z`` over the window (scale ``s / N``); layout ops and max pooling
+  move codes;
 - every quantizer requantizes an accumulator with a fixed-point multiplier, as TFLite does:
   ``M = s_acc / s_out = m0 * 2^(shift - 31)`` with ``m0`` a 31-bit integer, then
   ``q = round(acc * m0 / 2^(31 - shift)) + z`` (one rounding, ties to even as the fake
@@ -25,39 +27,15 @@ fake-quant model's output codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.fx as fx
-import torch.nn as nn
-import torch.nn.functional as F
 
+from kws import layers
+from kws.layers.common import Acc, QTensor, Use
 from kws.quant.fake import channel_view
 from kws.quant.wrap import ActQuant, IntFormat, QuantLayer, QuantModel
 
 INT32_MAX = 2**31 - 1
-
-
-@dataclass
-class QTensor:
-    """real = scale * (q - zp); q int64."""
-
-    q: torch.Tensor
-    scale: float
-    zp: int
-    qmin: int
-    qmax: int
-
-    def real(self) -> torch.Tensor:
-        return (self.q - self.zp).double() * self.scale
-
-
-@dataclass
-class Acc:
-    """real = scale * acc; acc int64, scale float64 broadcastable (per channel after a layer)."""
-
-    acc: torch.Tensor
-    scale: torch.Tensor
 
 
 def quantize_multiplier(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,13 +69,6 @@ def multiply_by_quantized_multiplier(acc: torch.Tensor, m0: torch.Tensor, shift:
     half = torch.ones_like(right) << (right - 1)
     q = q + ((rem > half) | ((rem == half) & (q & 1 == 1))).to(torch.int64)
     return torch.where(prod < 0, -q, q)
-
-
-_SHAPE_FUNCS = {torch.flatten, torch.reshape, torch.permute, torch.transpose, torch.squeeze,
-                torch.unsqueeze}
-_SHAPE_METHODS = {"flatten", "view", "reshape", "permute", "transpose", "contiguous", "squeeze",
-                  "unsqueeze"}
-_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
 
 
 class IntegerModel:
@@ -149,13 +120,10 @@ class IntegerModel:
         xi = x.q - x.zp
         wi = qw - lay._view(z_w)
         mod = lay.layer
+        kind = layers.kind_of(mod)
 
-        def run(dtype):
-            if isinstance(mod, nn.Linear):
-                return F.linear(xi.to(dtype), wi.to(dtype))
-            conv = F.conv2d if isinstance(mod, nn.Conv2d) else F.conv1d
-            return conv(xi.to(dtype), wi.to(dtype), None, mod.stride, mod.padding, mod.dilation,
-                        mod.groups)
+        def run(dtype):  # the layer's own function on integer-valued operands
+            return kind.forward(mod, xi.to(dtype), wi.to(dtype), None)
 
         # Integers are exact in float32 while every partial sum stays below 2^24; beyond that
         # (or if the float32 kernel is not exact) float64, exact below 2^53.
@@ -174,45 +142,6 @@ class IntegerModel:
             raise OverflowError(f"{name}: accumulator exceeds int32")
         return Acc(acc, s_acc)
 
-    @staticmethod
-    def relu(x):
-        if isinstance(x, Acc):
-            return Acc(torch.clamp(x.acc, min=0), x.scale)
-        return QTensor(torch.clamp(x.q, min=x.zp), x.scale, x.zp, x.qmin, x.qmax)
-
-    @staticmethod
-    def reshape(x, fn):
-        if isinstance(x, QTensor):
-            return QTensor(fn(x.q), x.scale, x.zp, x.qmin, x.qmax)
-        if isinstance(x, Acc) and x.scale.numel() == 1:
-            return Acc(fn(x.acc), x.scale)
-        raise ValueError("reshaping a per-channel accumulator is not supported")
-
-    @staticmethod
-    def total(x: QTensor, dims, keepdim=False):
-        if not isinstance(x, QTensor):
-            raise ValueError("average of a non-quantized tensor is not supported")
-        dims = [dims] if isinstance(dims, int) else list(dims)
-        n = 1
-        for d in dims:
-            n *= x.q.shape[d]
-        s = (x.q - x.zp).sum(dim=dims, keepdim=keepdim)
-        return Acc(s, torch.tensor(x.scale / n, dtype=torch.float64))
-
-    def avg_pool(self, x: QTensor, kernel, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None):
-        k = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
-        if divisor_override or ceil_mode or (padding not in (0, (0, 0)) and not count_include_pad):
-            raise ValueError("average pooling with varying window sizes is not supported")
-        n = k[0] * k[1]
-        avg = F.avg_pool2d((x.q - x.zp).double(), k, stride, padding)
-        return Acc(torch.round(avg * n).to(torch.int64), torch.tensor(x.scale / n, dtype=torch.float64))
-
-    def adaptive_avg_pool(self, x: QTensor, output_size):
-        if output_size not in (1, (1, 1), [1, 1]):
-            raise ValueError("adaptive average pooling to more than 1x1 is not supported")
-        return self.total(x, (2, 3), keepdim=True)
-
     # --- running the graph -----------------------------------------------------------------------------
     def __call__(self, x: torch.Tensor) -> QTensor:
         with torch.no_grad():
@@ -223,6 +152,9 @@ class IntegerModel:
 
 
 class _Interpreter(fx.Interpreter):
+    """Runs the graph on integer values: quantizers and weighted layers here, every other
+    call by its layer kind (``Kind.integer``, kws/layers)."""
+
     def __init__(self, owner: IntegerModel):
         super().__init__(owner.qm.gm)
         self.owner = owner
@@ -235,69 +167,36 @@ class _Interpreter(fx.Interpreter):
             return o.act(m, x)
         if isinstance(m, QuantLayer):
             return o.layer(target, m, x)
-        if isinstance(m, _DROPOUT):
-            return x
-        if isinstance(m, nn.ReLU):
-            return o.relu(x)
-        if isinstance(m, nn.Flatten):
-            return o.reshape(x, lambda t: t.flatten(m.start_dim, m.end_dim))
-        if isinstance(m, nn.MaxPool2d):
-            return o.reshape(x, lambda t: F.max_pool2d(t.double(), m.kernel_size, m.stride, m.padding,
-                                                       m.dilation, m.ceil_mode).to(torch.int64))
-        if isinstance(m, nn.AvgPool2d):
-            return o.avg_pool(x, m.kernel_size, m.stride, m.padding, m.ceil_mode,
-                              m.count_include_pad, m.divisor_override)
-        if isinstance(m, nn.AdaptiveAvgPool2d):
-            return o.adaptive_avg_pool(x, m.output_size)
-        raise ValueError(f"integer emulation does not support module {type(m).__name__} ({target})")
+        kind = layers.kind_of(m, f"integer emulation: layer {target}")
+        return kind.integer(x, Use(m, target, args, kwargs))
 
     def call_function(self, target, args, kwargs):
-        o = self.owner
         quantized = [a for a in args if isinstance(a, (QTensor, Acc))]
         if not quantized:
             return target(*args, **kwargs)
         x = args[0]
         if target is getattr:  # x.shape, x.ndim
             return getattr(x.q if isinstance(x, QTensor) else x.acc, args[1])
-        if target in _SHAPE_FUNCS:
-            return o.reshape(x, lambda t: target(t, *args[1:], **kwargs))
-        if target is F.pad:
-            pads = args[1] if len(args) > 1 else kwargs["pad"]
-            mode = kwargs.get("mode", args[2] if len(args) > 2 else "constant")
-            value = kwargs.get("value", args[3] if len(args) > 3 else None)
-            if mode != "constant" or value or not isinstance(x, QTensor):
-                raise ValueError("integer emulation supports only zero padding of a quantized tensor")
-            return QTensor(F.pad(x.q, pads, value=x.zp), x.scale, x.zp, x.qmin, x.qmax)
-        if target in (torch.relu, F.relu):
-            return o.relu(x)
-        if target is F.dropout:
-            return x
-        if target is torch.mean:
-            return o.total(x, args[1] if len(args) > 1 else kwargs["dim"],
-                           kwargs.get("keepdim", args[2] if len(args) > 2 else False))
-        if target is F.adaptive_avg_pool2d:
-            return o.adaptive_avg_pool(x, args[1] if len(args) > 1 else kwargs["output_size"])
-        if target is F.avg_pool2d:
-            return o.avg_pool(x, *args[1:], **kwargs)
-        raise ValueError(f"integer emulation does not support {getattr(target, '__name__', target)}")
+        use = Use(None, target, args, kwargs)
+        kind = layers.FUNCTIONS.get(target)
+        if kind is None:
+            raise ValueError(f"integer emulation does not support {use.describe()} (no layer kind "
+                             "lists it in FUNCTIONS: kws/layers)")
+        return kind.integer(x, use)
 
     def call_method(self, target, args, kwargs):
-        o = self.owner
         x = args[0]
         if not isinstance(x, (QTensor, Acc)):
             return getattr(x, target)(*args[1:], **kwargs)
         t = x.q if isinstance(x, QTensor) else x.acc
         if target in ("size", "dim"):
             return getattr(t, target)(*args[1:], **kwargs)
-        if target in _SHAPE_METHODS:
-            return o.reshape(x, lambda u: getattr(u, target)(*args[1:], **kwargs))
-        if target == "relu":
-            return o.relu(x)
-        if target == "mean":
-            dims = args[1] if len(args) > 1 else kwargs["dim"]
-            keep = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
-            return o.total(x, dims, keep)
-        raise ValueError(f"integer emulation does not support method .{target}()")
+        use = Use(None, target, args, kwargs)
+        kind = layers.METHODS.get(target)
+        if kind is None:
+            raise ValueError(f"integer emulation does not support {use.describe()} (no layer kind "
+                             "lists it in METHODS: kws/layers)")
+        return kind.integer(x, use)
 
 
 def agreement(qm: QuantModel, x: torch.Tensor, y: torch.Tensor | None = None,

@@ -12,13 +12,12 @@ import time
 from typing import Optional
 
 import torch
-from tqdm.auto import tqdm
 
 from kws.quant.integer import agreement
 from kws.quant.minifloat import parse_format
 from kws.quant.qat import accuracy, finetune
 from kws.quant.sweep import batches, calibration_subset
-from kws.sweep import Inputs, PointCache, check_device
+from kws.sweep import Inputs, PointCache, check_device, compute_points
 from kws.quant.wrap import QuantConfig, float_size_bytes, quantize_model, size_bytes
 
 
@@ -53,11 +52,6 @@ def _learns_scales(f, bits: int) -> bool:
     return f.epochs > 0 and f.lsq_max_bits is not None and bits <= f.lsq_max_bits
 
 
-def _points_bar(points, desc: str, progress: Optional[bool]):
-    """A bar over the sweep's points (``progress`` None: only on a terminal)."""
-    return tqdm(points, desc=desc, unit="point", disable=None if progress is None else not progress)
-
-
 # --- PTQ -------------------------------------------------------------------------------------------
 def ptq_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None) -> dict:
     """Calibrate on the fixed training subset, evaluate the test split, for every (bits, scheme,
@@ -74,17 +68,15 @@ def ptq_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
             ranges["r"] = qm.ranges()
         return ranges["r"]
 
-    rows, n_cached = [], 0
     grid = [(b, s, g) for g in p.granularity for s in p.schemes for b in p.bits]
-    bar = _points_bar(grid, "ptq", progress)
-    for bits, scheme, gran in bar:
-        bar.set_postfix(bits=bits, scheme=scheme)
+    tasks = []
+    for bits, scheme, gran in grid:
         inputs = {"point": "ptq", "bits": bits, "scheme": scheme, "granularity": gran,
                   "io_bits": p.io_bits, "bias_bits": p.bias_bits,
                   "calibration": p.calibration.model_dump(), "integer_check": p.integer_check,
                   **inp.fingerprint}
 
-        def compute():
+        def compute(bits=bits, scheme=scheme, gran=gran):  # bound now: runs later
             t0 = time.perf_counter()
             qm = quantize_model(inp.model, _int_config(p, bits, scheme, gran))
             qm.set_ranges(get_ranges())
@@ -98,10 +90,12 @@ def ptq_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
             row["seconds"] = time.perf_counter() - t0
             return row
 
-        result, hit = cache.get_or_compute(inputs, compute)
-        n_cached += hit
-        rows.append({"bits": bits, "scheme": scheme, "granularity": gran, "io_bits": p.io_bits,
-                     "calibration": p.calibration.method, **result})
+        tasks.append((inputs, compute))
+    done = compute_points(tasks, cache, p.workers, "ptq", progress)
+    n_cached = sum(hit for _, hit in done)
+    rows = [{"bits": b, "scheme": s, "granularity": g, "io_bits": p.io_bits,
+             "calibration": p.calibration.method, **result}
+            for (b, s, g), (result, _) in zip(grid, done)]
     return {"float": flt, "points": rows, "params": p.model_dump(), "n_test": len(inp.test),
             "points_cached": n_cached, "seconds": time.perf_counter() - t_start, "meta": inp.meta}
 
@@ -117,17 +111,15 @@ def qat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
     t_start = time.perf_counter()
     flt = float_point(inp, cache)
     device = check_device(p.device, "qat")
-    rows, n_cached = [], 0
     grid = [(b, s, g) for g in p.granularity for s in p.schemes for b in p.bits]
-    bar = _points_bar(grid, "qat", progress)
-    for bits, scheme, gran in bar:
-        bar.set_postfix(bits=bits, scheme=scheme)
+    tasks = []
+    for bits, scheme, gran in grid:
         inputs = {"point": "qat", "bits": bits, "scheme": scheme, "granularity": gran,
                   "io_bits": p.io_bits, "bias_bits": p.bias_bits,
                   "calibration": p.calibration.model_dump(), "finetune": p.finetune.model_dump(),
                   **inp.fingerprint}
 
-        def compute():
+        def compute(bits=bits, scheme=scheme, gran=gran):  # bound now: runs later
             t0 = time.perf_counter()
             qm = quantize_model(inp.model, _int_config(p, bits, scheme, gran, p.finetune.ema_decay))
             qm.calibrate(_calib_batches(inp, p.calibration))
@@ -138,7 +130,7 @@ def qat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
                 qm.learn_scales(f.scale_lr / f.lr)
             hist = finetune(qm, inp.train, inp.val, epochs=f.epochs, batch_size=f.batch_size,
                             lr=f.lr, weight_decay=f.weight_decay, seed=f.seed, device=device,
-                            num_threads=p.num_threads, progress=progress)
+                            num_threads=1, progress=False)
             size = size_bytes(qm)
             return {"accuracy": accuracy(qm, inp.test.x, inp.test.y), "ptq_accuracy": ptq_acc,
                     "learned_scales": lsq,
@@ -146,10 +138,11 @@ def qat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
                     "best_epoch": hist["best_epoch"], "epochs": f.epochs,
                     "history": hist["history"], "seconds": time.perf_counter() - t0}
 
-        result, hit = cache.get_or_compute(inputs, compute)
-        n_cached += hit
-        rows.append({"bits": bits, "scheme": scheme, "granularity": gran, "io_bits": p.io_bits,
-                     **result})
+        tasks.append((inputs, compute))
+    done = compute_points(tasks, cache, p.workers, "qat", progress)
+    n_cached = sum(hit for _, hit in done)
+    rows = [{"bits": b, "scheme": s, "granularity": g, "io_bits": p.io_bits, **result}
+            for (b, s, g), (result, _) in zip(grid, done)]
     return {"float": flt, "points": rows, "params": p.model_dump(), "n_test": len(inp.test),
             "device": device, "points_cached": n_cached,
             "seconds": time.perf_counter() - t_start, "meta": inp.meta}
@@ -163,18 +156,16 @@ def minifloat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] 
     device = check_device(p.device, "minifloat")
     fmts = [parse_format(f if isinstance(f, str) else f.model_dump(exclude_none=True))
             for f in p.formats]
-    rows, n_cached = [], 0
     grid = [(f, m) for f in fmts for m in p.methods]
-    bar = _points_bar(grid, "minifloat", progress)
-    for fmt, method in bar:
-        bar.set_postfix(format=fmt.name, method=method)
+    tasks = []
+    for fmt, method in grid:
         inputs = {"point": "minifloat", "format": fmt.describe(), "method": method,
                   "scaling": p.scaling, "io_format": p.io_format,
                   "calibration": p.calibration.model_dump(), **inp.fingerprint}
         if method == "qat":
             inputs["finetune"] = p.finetune.model_dump()
 
-        def compute():
+        def compute(fmt=fmt, method=method):  # bound now: runs later
             t0 = time.perf_counter()
             cfg = QuantConfig.minifloat(fmt, p.scaling, p.io_format, qat_ema_decay=p.finetune.ema_decay,
                                         **_observer_kw(p.calibration))
@@ -189,15 +180,18 @@ def minifloat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] 
                     qm.learn_scales(f.scale_lr / f.lr)
                 hist = finetune(qm, inp.train, inp.val, epochs=f.epochs, batch_size=f.batch_size,
                                 lr=f.lr, weight_decay=f.weight_decay, seed=f.seed, device=device,
-                                num_threads=p.num_threads, progress=progress)
+                                num_threads=1, progress=False)
                 out.update(best_epoch=hist["best_epoch"], epochs=f.epochs, history=hist["history"])
             size = size_bytes(qm)
             out.update(accuracy=accuracy(qm, inp.test.x, inp.test.y), size_bytes=size["total"],
                        weight_bytes=size["weights"], seconds=time.perf_counter() - t0)
             return out
 
-        result, hit = cache.get_or_compute(inputs, compute)
-        n_cached += hit
+        tasks.append((inputs, compute))
+    done = compute_points(tasks, cache, p.workers, "minifloat", progress)
+    n_cached = sum(hit for _, hit in done)
+    rows = []
+    for (fmt, method), (result, _) in zip(grid, done):
         d = fmt.describe()
         rows.append({"format": fmt.name, "method": method, "bits": fmt.bits, "scaling": p.scaling,
                      "io_format": p.io_format,
@@ -246,5 +240,4 @@ def metrics(report: dict, key: str) -> dict:
             out.setdefault(name, {})[f"{r['bits']}bit"] = round(r["accuracy"], 6)
         else:
             out.setdefault(r["method"], {})[r["format"]] = round(r["accuracy"], 6)
-    out["seconds"] = round(report["seconds"], 1)
     return out

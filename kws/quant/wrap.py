@@ -3,7 +3,7 @@ activations of every conv (including depthwise) and linear layer.
 
 Written here on purpose (quantization is the subject of this project); nothing comes from
 ``torch.ao.quantization``. The model is traced with ``torch.fx`` so that any registry model works
-without per-architecture code, then:
+without per-architecture code (every module with a layer kind stays one call), then:
 
 1. **BatchNorm is folded** into the preceding conv (or linear) before anything is quantized, as
    it is deployed: ``w' = w * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta``.
@@ -12,14 +12,15 @@ without per-architecture code, then:
    quantized tensor: the network input; the output of each conv/linear, after its ReLU when a
    ReLU is its only user (the fused activation of TFLite); the input of any conv/linear whose
    input does not already come from a quantizer through value-preserving ops (flatten, reshape,
-   permute, zero padding, dropout, max pool, ReLU) -- e.g. after an average pool; and the
-   network output.
+   permute, zero padding, dropout, max pool, ReLU: each layer kind says, kws/layers) -- e.g.
+   after an average pool; and the network output.
    The network input and output (the logits) use ``QuantConfig.io`` (8 bits by default, as the
    first and last tensors of low-bit networks usually are), everything inside uses ``act``.
-3. **Conv/linear layers** become ``QuantLayer``: weights fake-quantized from their own min/max,
-   per output channel or per tensor; the bias, for integer formats, as a ``bias_bits``-bit
-   integer at scale ``s_in * s_w`` (TFLite's int32 bias), which is what integer arithmetic
-   needs; for minifloat formats the bias stays float (it is added in the float accumulator).
+3. **Conv/linear layers** (the weighted kinds of kws.layers) become ``QuantLayer``: weights
+   fake-quantized from their own min/max, per output channel or per tensor; the bias, for
+   integer formats, as a ``bias_bits``-bit integer at scale ``s_in * s_w`` (TFLite's int32
+   bias), which is what integer arithmetic needs; for minifloat formats the bias stays float
+   (it is added in the float accumulator).
 
 Modes: ``observe`` (float forward, observers record activation ranges), ``quant`` (fake-quant
 forward with frozen ranges), ``float`` (quantizers off). In ``train()`` mode during QAT the
@@ -38,8 +39,9 @@ from typing import Iterable, Optional, Union
 import torch
 import torch.fx as fx
 import torch.nn as nn
-import torch.nn.functional as F
 
+from kws import layers
+from kws.layers.common import FOLD
 from kws.quant import calibrate
 from kws.quant.fake import (channel_view, fake_quantize, qrange, quantize, scale_zero_point,
                             tensor_range)
@@ -279,16 +281,13 @@ class ActQuant(nn.Module):
         return self.fmt.fake(x, scale.to(x.dtype), zp.to(x.dtype))
 
 
-LAYER_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
-
-
 class QuantLayer(nn.Module):
-    """A conv or linear layer whose weights and bias are fake-quantized on every forward."""
+    """A layer of a weighted kind (conv, linear: ``kws.layers``) whose weights and bias are
+    fake-quantized on every forward."""
 
     def __init__(self, layer: nn.Module, fmt: Format, config: QuantConfig):
         super().__init__()
-        if isinstance(layer, (nn.Conv1d, nn.Conv2d)) and layer.padding_mode != "zeros":
-            raise ValueError(f"padding_mode {layer.padding_mode!r} is not supported (zeros only)")
+        layers.kind_of(layer).check_quantizable(layer)
         self.layer = layer
         self.fmt = fmt
         self.config = config
@@ -361,21 +360,25 @@ class QuantLayer(nn.Module):
     def forward(self, x):
         if not self.enabled:
             return self.layer(x)
-        w, b = self.quant_weight(), self.quant_bias()
-        lay = self.layer
-        if isinstance(lay, nn.Linear):
-            return F.linear(x, w, b)
-        conv = F.conv2d if isinstance(lay, nn.Conv2d) else F.conv1d
-        return conv(x, w, b, lay.stride, lay.padding, lay.dilation, lay.groups)
+        return layers.kind_of(self.layer).forward(self.layer, x, self.quant_weight(),
+                                                  self.quant_bias())
 
 
 # --- graph surgery -----------------------------------------------------------------------------------
-_PASS_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity, nn.Flatten, nn.MaxPool1d,
-                 nn.MaxPool2d, nn.ReLU)
-_PASS_FUNCTIONS = {torch.flatten, torch.reshape, torch.permute, torch.transpose, torch.squeeze,
-                   torch.unsqueeze, F.dropout, F.max_pool1d, F.max_pool2d, torch.relu, F.relu}
-_PASS_METHODS = {"flatten", "view", "reshape", "permute", "transpose", "contiguous", "squeeze",
-                 "unsqueeze", "relu"}
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer, with every module that has a layer kind kept as one call (a leaf),
+    so a kind defined outside torch.nn is quantized as one layer, not traced into."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return layers.find(m) is not None or super().is_leaf_module(m, qualname)
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    """An fx-traced copy of ``model`` (eval mode). Every layer must have a kind (else an
+    UnknownLayerKind), or fx would trace into an unknown one and leave it unquantized."""
+    layers.named_layers(model, "quantization: ")
+    src = copy.deepcopy(model).eval()
+    return fx.GraphModule(src, _Tracer().trace(src), type(src).__name__)
 
 
 def _module(gm: fx.GraphModule, node: fx.Node):
@@ -383,32 +386,21 @@ def _module(gm: fx.GraphModule, node: fx.Node):
 
 
 def is_relu(gm, node) -> bool:
-    m = _module(gm, node)
-    return (isinstance(m, nn.ReLU) or (node.op == "call_function" and node.target in (torch.relu, F.relu))
-            or (node.op == "call_method" and node.target == "relu"))
-
-
-def is_zero_pad(node) -> bool:
-    """``F.pad(x, pads)`` with zeros (real 0 is exactly the zero point: stays on the grid)."""
-    if node.op != "call_function" or node.target is not F.pad:
-        return False
-    mode = node.kwargs.get("mode", node.args[2] if len(node.args) > 2 else "constant")
-    value = node.kwargs.get("value", node.args[3] if len(node.args) > 3 else None)
-    return mode == "constant" and not value
+    """A ReLU (module, function or method): fused into the weighted layer before it."""
+    kind, _ = layers.use_of(gm, node)
+    return kind is not None and kind.fused_relu
 
 
 def is_passthrough(gm, node) -> bool:
     """Ops that keep values on the quantization grid (so no new quantizer is needed after)."""
+    kind, use = layers.use_of(gm, node)
+    return kind is not None and kind.passthrough(use)
+
+
+def _weighted(gm, node) -> bool:
     m = _module(gm, node)
-    if m is not None:
-        return isinstance(m, _PASS_MODULES)
-    if is_zero_pad(node):
-        return True
-    if node.op == "call_function":
-        return node.target in _PASS_FUNCTIONS
-    if node.op == "call_method":
-        return node.target in _PASS_METHODS
-    return False
+    kind = layers.find(m) if m is not None else None
+    return kind is not None and kind.weighted
 
 
 def _set_module(gm: nn.Module, path: str, module: nn.Module) -> None:
@@ -417,29 +409,19 @@ def _set_module(gm: nn.Module, path: str, module: nn.Module) -> None:
 
 
 def fold_batchnorm(gm: fx.GraphModule) -> int:
-    """Fold every BatchNorm that directly follows a conv/linear (its only user) into it, in place.
-    Returns how many were folded."""
+    """Fold every BatchNorm (a FOLD kind) that directly follows a weighted layer (its only
+    user) into it, in place. Returns how many were folded."""
     n = 0
     for node in list(gm.graph.nodes):
-        bn = _module(gm, node)
-        if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        kind, use = layers.use_of(gm, node)
+        if kind is None or kind.deploy != FOLD or use.module is None:
             continue
         prev = node.args[0]
-        layer = _module(gm, prev) if isinstance(prev, fx.Node) else None
-        if not isinstance(layer, LAYER_TYPES) or len(prev.users) != 1:
+        if not isinstance(prev, fx.Node) or not _weighted(gm, prev) or len(prev.users) != 1:
             continue
-        if not bn.track_running_stats or bn.running_var is None:
+        new = kind.fold(use.module, _module(gm, prev))
+        if new is None:
             continue
-        with torch.no_grad():
-            inv = torch.rsqrt(bn.running_var + bn.eps)
-            g = bn.weight * inv if bn.affine else inv
-            beta = bn.bias if bn.affine else torch.zeros_like(inv)
-            w = layer.weight * channel_view(g, layer.weight, 0)
-            b0 = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
-            b = (b0 - bn.running_mean) * g + beta
-            new = copy.deepcopy(layer)
-            new.weight = nn.Parameter(w.detach().clone())
-            new.bias = nn.Parameter(b.detach().clone())
         _set_module(gm, prev.target, new)
         node.replace_all_uses_with(prev)
         gm.graph.erase_node(node)
@@ -532,8 +514,7 @@ class QuantModel(nn.Module):
 def quantize_model(model: nn.Module, config: QuantConfig) -> QuantModel:
     """A fake-quantized copy of ``model`` (which is left untouched). Calibrate it before use
     (``QuantModel.calibrate``) or give it ranges (``set_ranges``)."""
-    src = copy.deepcopy(model).eval()
-    gm = fx.symbolic_trace(src)
+    gm = trace(model)
     fold_batchnorm(gm)
     graph = gm.graph
     io_fmt = config.io or config.act
@@ -558,7 +539,7 @@ def quantize_model(model: nn.Module, config: QuantConfig) -> QuantModel:
         user.replace_input_with(arg, q)
         return q
 
-    layer_nodes = [n for n in graph.nodes if isinstance(_module(gm, n), LAYER_TYPES)]
+    layer_nodes = [n for n in graph.nodes if _weighted(gm, n)]
     if not layer_nodes:
         raise ValueError("the model has no conv or linear layer to quantize")
     # 1. network inputs
@@ -599,7 +580,7 @@ def quantize_model(model: nn.Module, config: QuantConfig) -> QuantModel:
 # --- size ----------------------------------------------------------------------------------------------
 def float_size_bytes(model: nn.Module) -> dict:
     """Bytes of the float32 model as deployed (BatchNorm folded)."""
-    gm = fx.symbolic_trace(copy.deepcopy(model).eval())
+    gm = trace(model)
     fold_batchnorm(gm)
     n = sum(p.numel() for p in gm.parameters())
     return {"weights": 4 * n, "total": 4 * n, "params": n}
