@@ -78,6 +78,22 @@ def channels_last(model: nn.Module) -> nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
+def _one_channel_input_channels_last(module: nn.Module, args: tuple):
+    """Forward pre-hook: a 4-D input with one channel, given channels-last strides.
+
+    A [N, 1, H, W] tensor is contiguous in both layouts, so ``.contiguous(memory_format=...)``
+    leaves it as it is, and a convolution picks its layout from input and weight strides. When
+    the weight is computed on each step (fake-quantized in QAT, masked in unstructured pruning)
+    it comes out with NCHW strides too, the first conv runs NCHW, and so does every layer after
+    it: QAT and masked fine-tuning steps were 1.5-2x slower than they need to be. A view with
+    NHWC strides (same memory, same values) makes the first conv channels-last."""
+    x = args[0] if args else None
+    if isinstance(x, torch.Tensor) and x.dim() == 4 and x.shape[1] == 1 and x.is_contiguous():
+        n, _, h, w = x.shape
+        return (x.view(n, h, w, 1).permute(0, 3, 1, 2), *args[1:])
+    return None
+
+
 def contiguous(model: nn.Module) -> nn.Module:
     """Back to the default layout (what export, quantization and checkpoints expect)."""
     return model.to(memory_format=torch.contiguous_format)
@@ -130,8 +146,11 @@ def train_model(model: nn.Module, train: Split, val: Split, *, epochs: int, batc
     seed_everything(seed)
     dev = pick_device(device)
     model.to(dev)
+    hooks = []
     if dev.type == "cpu":
         channels_last(model)
+        hooks = [m.register_forward_pre_hook(_one_channel_input_channels_last)
+                 for m in model.modules()]
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(
@@ -179,6 +198,8 @@ def train_model(model: nn.Module, train: Split, val: Split, *, epochs: int, batc
         if on_epoch is not None:
             on_epoch(row)
     seconds = time.perf_counter() - t_start
+    for h in hooks:
+        h.remove()
     contiguous(model.to("cpu"))
     model.load_state_dict(best_state)
     model.eval()

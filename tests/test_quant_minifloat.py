@@ -118,3 +118,28 @@ def test_fake_gradient_is_straight_through_inside_the_range():
 def test_bad_formats_are_refused(spec):
     with pytest.raises(ValueError):
         parse_format(spec)
+
+
+@pytest.mark.parametrize("name", ["E5M2", "E4M3", "E3M2", "E2M1", "E2M3", "E6M9"])
+@pytest.mark.parametrize("extra", [{}, {"subnormals": False}, {"saturate": False}])
+def test_float32_rounding_equals_the_float64_path(name, extra):
+    """QAT rounds float32 tensors in float32 (exponent-field quantum); float64 inputs take the
+    original frexp path. Both must give the same value bit for bit, edges included."""
+    f = parse_format(name)
+    if extra.get("saturate") is False and f.special == "none":
+        pytest.skip("a format without inf/NaN must saturate")
+    f = Minifloat(f.exp_bits, f.man_bits, f.bias, special=f.special,
+                  **{"subnormals": True, "saturate": True, **extra})
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(100_000, generator=g) * 10 ** torch.empty(100_000).uniform_(-12, 8, generator=g)
+    grid = f.round(x.double()).float()
+    edges = torch.tensor([0.0, -0.0, float("inf"), -float("inf"), 1e-45, -1e-45, 3e38, 2.0**-126,
+                          f.max_normal, f.max_normal * 1.01, f.min_subnormal / 2,
+                          f.min_subnormal * 0.75])
+    for v in (x, grid, torch.nextafter(grid, torch.full_like(grid, math.inf)),
+              grid * (1 + 2.0 ** -(f.man_bits + 1)), edges):
+        v = v[torch.isfinite(v) | torch.isinf(v)]
+        a, b = f.round(v), f.round(v.double()).float()
+        assert torch.equal(torch.isnan(a), torch.isnan(b))
+        keep = ~torch.isnan(a)
+        assert torch.equal(a[keep].view(torch.int32), b[keep].view(torch.int32))

@@ -258,3 +258,39 @@ def test_real_sample_accuracy_counts(tmp_path, monkeypatch):
     assert r["accuracy"] == pytest.approx(2 / 6)
     assert r["keyword_accuracy"] == pytest.approx(2 / 3) and r["unknown_accuracy"] == 0.0
     assert r["per_class_accuracy"]["yes"] == 1.0 and r["per_class_accuracy"]["_silence_"] is None
+
+
+def test_computed_weights_still_train_channels_last_and_float_training_is_unchanged():
+    """A weight computed on every step (here a pruning mask, in QAT a fake-quantized weight) came
+    out with NCHW strides; with one input channel, the first conv then ran NCHW and so did the
+    whole network. train_model gives a one-channel input NHWC strides: the conv after it runs
+    channels-last, and training a plain model gives the same bits with or without that."""
+    from torch.nn.utils import prune as tprune
+
+    tr, va = as_split(*fake_mfcc(64, 0)), as_split(*fake_mfcc(32, 1))
+
+    def train(hook_on: bool, masked: bool):
+        torch.manual_seed(0)
+        model = build_model("ds_cnn", len(LABELS), SHAPE, dropout=0.1)
+        first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        if masked:
+            tprune.l1_unstructured(first, "weight", amount=0.5)
+        seen = []
+        first.register_forward_hook(lambda m, a, out: seen.append(
+            out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()))
+        saved = training._one_channel_input_channels_last
+        if not hook_on:
+            training._one_channel_input_channels_last = lambda m, a: None
+        try:
+            res = training.train_model(model, tr, va, epochs=1, batch_size=16, lr=3e-3, seed=0,
+                                       device="cpu", num_threads=1, progress=False)
+        finally:
+            training._one_channel_input_channels_last = saved
+        return res.model.state_dict(), seen[0]
+
+    _, nhwc = train(True, masked=True)
+    _, nhwc_without = train(False, masked=True)
+    assert nhwc and not nhwc_without
+    a, nhwc_plain = train(True, masked=False)
+    b, _ = train(False, masked=False)
+    assert nhwc_plain and all(torch.equal(a[k], b[k]) for k in a)
