@@ -48,7 +48,11 @@ def test_same_params_give_the_same_bytes_with_any_worker_count(tiny, tmp_path):
     params = {"data": {"words": s["words"], "seed": s["seed"], "synthetic": {
         "speakers": s["speakers"], "noise_files": s["noise_files"],
         "noise_seconds": s["noise_seconds"], "workers": 2, "engines": ["espeak-ng"],
-        "jitter": 0.0}}}
+        "jitter": 0.0,
+        # params.yaml's issue-16 settings would apply (a params file is merged over it): off,
+        # as in the in-process run
+        "engine_weights": None, "other_words": None, "everyday_words": False, "formant": None,
+        "prosody": None, "intelligibility": None, "retries": 0}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     r = subprocess.run([sys.executable, str(STAGE), "--quiet"], cwd=tmp_path, capture_output=True,
                        text=True, timeout=300)
