@@ -57,6 +57,7 @@ test: setup
 
 bench: setup
 	$(PY) -m kws.bench featurize
+	$(PY) -m kws.bench finetune
 	$(PY) -m kws.bench firmware
 	$(PY) -m kws.bench frontend
 	$(PY) -m kws.bench models

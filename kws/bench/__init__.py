@@ -3,6 +3,7 @@
     python -m kws.bench featurize [...]  our MFCC vs librosa, clips/s (kws/bench/featurize.py)
     python -m kws.bench firmware [...]   the network on the Cortex-M4 timing model (firmware.py)
     python -m kws.bench frontend [...]   the MFCC frontend on the timing model (frontend.py)
+    python -m kws.bench finetune [...]   a QAT / minifloat / masked training step vs float (finetune.py)
     python -m kws.bench models [...]     both registry models: train, int8, firmware (models.py)
     python -m kws.bench tiny_conv [...]  tiny_conv widths vs its 90% bar (tiny_conv.py)
     python -m kws.bench tts [...]        the synthetic voices vs real recordings (tts.py)
@@ -16,7 +17,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-COMMANDS = ("featurize", "firmware", "frontend", "models", "tiny_conv", "tts")
+COMMANDS = ("featurize", "finetune", "firmware", "frontend", "models", "tiny_conv", "tts")
 
 
 def main(argv=None) -> int:
