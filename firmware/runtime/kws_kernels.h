@@ -108,6 +108,30 @@ typedef struct {
     int32_t stride1[4], stride2[4];
 } kws_broadcast_t;
 
+/* One output element of an elementwise op from one element of each input; p: the op's params. */
+typedef int8_t (*kws_elementwise_fn)(const void *p, int32_t x1, int32_t x2);
+
+/* The walk ADD, SUB and MUL share: out[k] = f(p, in1[..], in2[..]) over the output in order,
+ * flat when nothing is broadcast. static inline and called with a known f, so the compiler
+ * inlines f into the loops. */
+static inline void kws_elementwise_s8(const kws_broadcast_t *b, int32_t size, const int8_t *in1,
+                                      const int8_t *in2, int8_t *out, kws_elementwise_fn f,
+                                      const void *p)
+{
+    if (!b->broadcast) {
+        for (int32_t i = 0; i < size; ++i) out[i] = f(p, in1[i], in2[i]);
+        return;
+    }
+    for (int32_t i0 = 0; i0 < b->shape[0]; ++i0)
+        for (int32_t i1 = 0; i1 < b->shape[1]; ++i1)
+            for (int32_t i2 = 0; i2 < b->shape[2]; ++i2)
+                for (int32_t i3 = 0; i3 < b->shape[3]; ++i3) {
+                    const int32_t a = i0 * b->stride1[0] + i1 * b->stride1[1] + i2 * b->stride1[2] + i3 * b->stride1[3];
+                    const int32_t c = i0 * b->stride2[0] + i1 * b->stride2[1] + i2 * b->stride2[2] + i3 * b->stride2[3];
+                    *out++ = f(p, in1[a], in2[c]);
+                }
+}
+
 /* Same bytes, other shape (RESHAPE, SQUEEZE, ... when codegen could not alias them). */
 static inline void kws_copy_s8(const int8_t *in, int8_t *out, int32_t n)
 {

@@ -230,3 +230,33 @@ class Kernel:
         if weights:
             self.weight_bytes += int(np.asarray(values).size) * (1 if ctype == "int8_t" else 4)
         return name
+
+
+class Elementwise(Kernel):
+    """Two int8 inputs (activations or a constant) broadcast to an int8 output (ADD, SUB, MUL):
+    the checks, broadcast strides and activation range they share; the C walk they share is
+    ``kws_elementwise_s8`` (kws_kernels.h). ``check`` sets ``a``, ``b``, ``bc``, ``lo``, ``hi``
+    and then calls ``rescale`` for the op's own multipliers."""
+
+    def check(self):
+        self.a, self.b = self.ins[0], self.ins[1]
+        for t in (self.a, self.b, self.out):
+            check_int8(t, self.where)
+        self.bc = broadcast(self.a, self.b, self.out, self.where)
+        self.lo, self.hi = activation_range(self.act, self.out.s, self.out.zp)
+        self.rescale()
+
+    def rescale(self) -> None:
+        raise NotImplementedError
+
+    def in_place(self) -> bool:
+        return not self.bc["broadcast"]
+
+    def emit_call(self, e: Emit, ctype: str, fn: str, fields: dict) -> None:
+        """The op's struct (size, offsets, activation range, broadcast and ``fields``) and call."""
+        in1, in2 = self.operand(e, 0), self.operand(e, 1)
+        e.decls.append(c_struct(ctype, e.tag, {
+            "size": self.out.size, "in1_offset": -self.a.zp, "in2_offset": -self.b.zp,
+            "out_offset": self.out.zp, **fields, "act_min": self.lo, "act_max": self.hi,
+            "bc": self.bc}))
+        e.calls.append(f"{fn}(&{e.tag}, {in1}, {in2}, {e.ptr(self.op.outputs[0])});")
