@@ -6,7 +6,6 @@ AddressSanitizer/UBSan, portable and with the SIMD kernels (C models of the DSP
 instructions); the Cortex-M4 build runs in the emulator. Plus the arena plan and a compile
 check of the Arduino sketch (the other ops and the errors: tests/test_firmware_ops.py)."""
 
-import fcntl
 import os
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from kws.firmware.codegen import plan_arena, read_tflite, write_sources
 from kws.firmware.referee import tflm_outputs
 from kws.firmware.emulator import Harness
 from kws.firmware.toolchain import build_host, build_m4
+from session_files import made_once, shared_dir
 
 SHAPE = (49, 10)
 REPO = Path(__file__).resolve().parents[1]
@@ -104,22 +104,16 @@ def mfcc_like(n, seed):
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory):
-    """Converted models, shared by the xdist workers (a file lock; conversion is ~10 s)."""
-    root = tmp_path_factory.getbasetemp()
-    root = root.parent if root.name.startswith("popen-gw") else root
-    d = root / "kws-firmware-models"
-    d.mkdir(exist_ok=True)
-    return d
+    """Converted models, shared by the xdist workers (conversion is ~10 s)."""
+    return shared_dir(tmp_path_factory, "kws-firmware-models")
 
 
 def converted(model_dir, name) -> bytes:
-    path = model_dir / f"{name}.tflite"
-    with open(model_dir / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
-            torch.set_num_threads(1)
-            convert_model(_build(name), SHAPE, mfcc_like(64, 1), path, model_dir / f"{name}.onnx")
-    return path.read_bytes()
+    def convert(path):
+        torch.set_num_threads(1)
+        convert_model(_build(name), SHAPE, mfcc_like(64, 1), path, model_dir / f"{name}.onnx")
+
+    return made_once(model_dir / f"{name}.tflite", convert)
 
 
 @pytest.fixture(scope="module", params=["tiny_conv", "ds_cnn", "odd", "simd"])

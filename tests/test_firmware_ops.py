@@ -6,7 +6,6 @@ UBSan and checked bit for bit against TFLM's reference kernels (tflite-micro's P
 interpreter). Ops with a DSP path also run with the SIMD kernels on C models of the DSP
 instructions, and a few models run as Cortex-M4 builds in the emulator."""
 
-import fcntl
 import os
 import zlib
 from pathlib import Path
@@ -20,6 +19,7 @@ from kws.firmware.graph import read_tflite
 from kws.firmware.ops import TABLE
 from kws.firmware.referee import random_inputs, reference_outputs, tflm_outputs
 from kws.firmware.toolchain import build_host, build_m4
+from session_files import made_once, shared_dir
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -200,21 +200,12 @@ def _patch(model: bytes, what: str) -> bytes:
 
 @pytest.fixture(scope="session")
 def zoo_dir(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp()
-    root = root.parent if root.name.startswith("popen-gw") else root
-    d = root / "kws-firmware-zoo"
-    d.mkdir(exist_ok=True)
-    return d
+    return shared_dir(tmp_path_factory, "kws-firmware-zoo")
 
 
 def zoo_model(zoo_dir, name) -> bytes:
-    """The case's .tflite, converted once per session (a file lock for the xdist workers)."""
-    path = zoo_dir / f"{name}.tflite"
-    with open(zoo_dir / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
-            path.write_bytes(_convert(name))
-    return path.read_bytes()
+    """The case's .tflite, converted once per session (shared by the xdist workers)."""
+    return made_once(zoo_dir / f"{name}.tflite", lambda p: p.write_bytes(_convert(name)))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

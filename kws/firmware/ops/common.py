@@ -217,6 +217,19 @@ class Kernel:
     def emit(self, e: Emit) -> None:
         raise NotImplementedError
 
+    def weighted_inputs(self) -> tuple[Tensor, Tensor]:
+        """Input 0 and constant weights (input 1), both int8, the int8 output, and the bias
+        (input 2, or None) in ``self.b``: what CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED
+        check first."""
+        x, w = self.ins[0], self.ins[1]
+        self.b = self.ins[2] if len(self.ins) > 2 else None
+        check_int8(x, f"{self.where} input")
+        check_int8(self.out, f"{self.where} output")
+        if w is None or w.data is None:
+            raise CodegenError(f"{self.where}: weights are not constant")
+        check_int8(w, f"{self.where} weights")
+        return x, w
+
     def operand(self, e: Emit, i: int) -> str:
         """C expression of input i: its place in the arena, or a const array for a constant."""
         t = self.ins[i]

@@ -7,7 +7,7 @@ import numpy as np
 
 from kws.firmware.graph import CodegenError
 from kws.firmware.ops.common import (Emit, Kernel, activation_range, c_array, c_struct,
-                                     check_int8, padding, quantize_multiplier, shape4,
+                                     padding, quantize_multiplier, shape4,
                                      simd_constants)
 
 
@@ -20,13 +20,7 @@ class ConvBase(Kernel):
     depthwise = False
 
     def check(self):
-        x, w = self.ins[0], self.ins[1]
-        self.b = self.ins[2] if len(self.ins) > 2 else None
-        check_int8(x, f"{self.where} input")
-        check_int8(self.out, f"{self.where} output")
-        if w is None or w.data is None:
-            raise CodegenError(f"{self.where}: weights are not constant")
-        check_int8(w, f"{self.where} weights")
+        x, w = self.weighted_inputs()
         if w.zero_point is not None and np.any(w.zero_point != 0):
             raise CodegenError(f"{self.where}: int8 weights must be symmetric (zero point 0)")
         _, self.ih, self.iw, self.ic = shape4(x)

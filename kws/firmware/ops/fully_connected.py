@@ -6,21 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from kws.firmware.graph import CodegenError
-from kws.firmware.ops.common import (Emit, Kernel, activation_range, c_struct, check_int8,
-                                     quantize_multiplier)
+from kws.firmware.ops.common import (Emit, Kernel, activation_range, c_struct, quantize_multiplier)
 
 
 class FullyConnected(Kernel):
     header = "kws_op_fully_connected.h"
 
     def check(self):
-        x, w = self.ins[0], self.ins[1]
-        self.b = self.ins[2] if len(self.ins) > 2 else None
-        check_int8(x, f"{self.where} input")
-        check_int8(self.out, f"{self.where} output")
-        if w is None or w.data is None:
-            raise CodegenError(f"{self.where}: weights are not constant")
-        check_int8(w, f"{self.where} weights")
+        x, w = self.weighted_inputs()
         self.od, self.idp = w.shape
         if x.size % self.idp:
             raise CodegenError(f"{self.where}: input of {x.size} values is not a multiple of the "
