@@ -5,6 +5,7 @@ import yaml
 
 from kws import config
 from kws.errors import ParamsError
+from test_voices import ISSUE16_OFF
 
 
 def test_repository_params_are_valid_and_give_the_design_feature_shape():
@@ -90,9 +91,7 @@ def test_params_yaml_is_the_one_source_of_defaults():
     off = {f"features.augment.{k}" for k in ("speed", "pitch_semitones", "pitch_probability",
                                              "reverb_probability", "rt60_s", "eq_probability",
                                              "snr_db", "gain_db", "fresh_unknown")} | {
-        "data.folder"} | {f"data.synthetic.{k}" for k in (
-            "engine_weights", "other_words", "everyday_words", "formant", "prosody",
-            "intelligibility", "retries")}   # issue 16's keys: absent = the issue-9 data set
+        "data.folder"} | {f"data.synthetic.{k}" for k in ISSUE16_OFF}
     assert _fields_with_defaults(config.Params) == off
     raw = config.raw_params()
     del raw["qat"]["finetune"]["lsq_max_bits"]

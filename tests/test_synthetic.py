@@ -16,6 +16,7 @@ from kws.config import SPEECH_COMMANDS_WORDS
 from kws.data import speech_commands as sc
 from kws.data import synthetic as syn
 from kws.errors import ToolMissingError
+from test_voices import ISSUE16_OFF
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "stages" / "download.py"
@@ -51,8 +52,7 @@ def test_same_params_give_the_same_bytes_with_any_worker_count(tiny, tmp_path):
         "jitter": 0.0,
         # params.yaml's issue-16 settings would apply (a params file is merged over it): off,
         # as in the in-process run
-        "engine_weights": None, "other_words": None, "everyday_words": False, "formant": None,
-        "prosody": None, "intelligibility": None, "retries": 0}}}
+        **ISSUE16_OFF}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     r = subprocess.run([sys.executable, str(STAGE), "--quiet"], cwd=tmp_path, capture_output=True,
                        text=True, timeout=300)

@@ -12,6 +12,7 @@ from kws.data import speech_commands as sc
 from kws.data import synthetic as syn
 from kws.data import tts
 from kws.errors import ParamsError
+from test_voices import ISSUE16_OFF
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed")
@@ -160,8 +161,7 @@ def test_bench_variants_differ_only_in_engines_and_augmentation():
         update={"speakers": 30})})
     assert c.train.seed == 2 and b.train.seed == default.train.seed
     fields = config.SyntheticParams.model_fields  # every issue-16 key off, as its code default
-    for key in ("engine_weights", "other_words", "everyday_words", "formant", "prosody",
-                "intelligibility", "retries"):
+    for key in ISSUE16_OFF:
         assert getattr(a.data.synthetic, key) == getattr(b.data.synthetic, key) == \
             fields[key].default
     assert not a.features.augment.fresh_unknown and not b.features.augment.fresh_unknown
