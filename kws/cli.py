@@ -60,8 +60,10 @@ def _info(args: argparse.Namespace) -> int:
     labels = label_names(list(d.words))
     aug = f.augment
     print(f"params:    {args.params}")
+    train_u = ("" if d.train_unknown_percentage is None
+               else f" ({d.train_unknown_percentage:g} % in train)")
     print(f"data:      source {d.source}; silence {d.silence_percentage:g} %, unknown "
-          f"{d.unknown_percentage:g} % of each split; seed {d.seed}")
+          f"{d.unknown_percentage:g} % of each split{train_u}; seed {d.seed}")
     print(f"labels:    {len(labels)}: {' '.join(labels)}")
     print(f"audio:     {f.sample_rate} Hz, {f.clip_ms} ms = {f.clip_samples} samples")
     print(f"features:  MFCC {f.n_frames} x {f.n_mfcc} (frames x coefficients): Hann "

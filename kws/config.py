@@ -121,6 +121,7 @@ class DataParams(Section):
     words: list[str]
     silence_percentage: float = Field(ge=0, lt=50)
     unknown_percentage: float = Field(ge=0, lt=50)
+    train_unknown_percentage: Optional[float] = Field(default=None, ge=0, lt=90)  # None: as above
     validation_percentage: float = Field(gt=0, lt=50)
     testing_percentage: float = Field(gt=0, lt=50)
     seed: int
@@ -162,6 +163,8 @@ class DataParams(Section):
                              "to a directory in Speech Commands layout")
         if self.silence_percentage + self.unknown_percentage >= 100:
             raise ValueError("silence_percentage + unknown_percentage must be below 100")
+        if self.silence_percentage + (self.train_unknown_percentage or 0) >= 100:
+            raise ValueError("silence_percentage + train_unknown_percentage must be below 100")
         return self
 
 

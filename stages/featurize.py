@@ -1,7 +1,8 @@
 """Stage `featurize`: data/raw (Speech Commands layout) -> MFCC features of every split.
 
 Builds the split index (kws/data/dataset.py: keyword clips, _unknown_ and _silence_ at
-data.unknown_percentage / data.silence_percentage of each final split, seeded by data.seed),
+data.unknown_percentage / data.silence_percentage of each final split, the train split's
+_unknown_ at data.train_unknown_percentage when set, seeded by data.seed),
 reads the wavs with a thread pool, adds features.augment.copies augmented copies of each
 training example (kws/data/augment.py, float64, rounded to int16), and computes the MFCC of
 params.yaml features: with the firmware's own C frontend (kws/frontend.py): the same bytes on

@@ -9,6 +9,7 @@ import torch
 
 from kws import config
 from kws.config import AugmentParams
+from kws.errors import ParamsError
 from kws.data import augment as aug
 from kws.data import dataset as ds
 from kws.features import dct_matrix, mel_filterbank, mfcc, mfcc_of_wav
@@ -274,6 +275,26 @@ def test_index_shares_labels_and_determinism():
     # Excluding a clip keeps the shares over the clips used.
     ex = ds.build_index(clips, WORDS, 10, 10, seed=5, exclude={"yes/train0_nohash_0.wav"})
     assert all(e.path != "yes/train0_nohash_0.wav" for e in ex.splits["train"])
+
+
+def test_train_unknown_share_changes_the_train_split_only():
+    clips = _made_up()
+    base = ds.build_index(clips, WORDS, 10, 10, seed=5)
+    more = ds.build_index(clips, WORDS, 10, 10, seed=5, train_unknown_percentage=30)
+    # train: K = 320 keyword clips; 30 % unknown and 10 % silence of the final split:
+    # total 320 / 0.6 = 533.3 -> silence round(53.3) = 53, unknown round(160) = 160
+    assert more.counts()["train"] == {"_silence_": 53, "_unknown_": 160, "yes": 160, "no": 160}
+    for split in ("validation", "test"):
+        assert more.splits[split] == base.splits[split]
+    same = ds.build_index(clips, WORDS, 10, 10, seed=5, train_unknown_percentage=None)
+    assert same.splits == base.splits
+
+
+def test_train_unknown_share_is_checked_with_the_silence_share():
+    raw = config.raw_params()
+    raw["data"]["train_unknown_percentage"] = 95
+    with pytest.raises(ParamsError, match="train_unknown_percentage"):
+        config.parse(raw)
 
 
 def test_index_caps_unknown_and_notes_it():

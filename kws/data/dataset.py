@@ -138,9 +138,15 @@ def clips_by_split(root: str | Path) -> dict[str, list[str]]:
 
 def build_index(clips: dict[str, Sequence[str]], words: Sequence[str], silence_percentage: float,
                 unknown_percentage: float, seed: int, exclude: Iterable[str] = (),
-                fresh_copies: int = 0) -> SplitIndex:
+                fresh_copies: int = 0,
+                train_unknown_percentage: Optional[float] = None) -> SplitIndex:
     """The examples of each split (see the module docstring); ``exclude``: clips to leave out
     (unreadable ones), so the shares hold over the clips actually used.
+
+    ``train_unknown_percentage`` (``data.train_unknown_percentage``): the train split's
+    _unknown_ share when not None; validation and test keep ``unknown_percentage``, so their
+    accuracy stays comparable. An always-on detector hears far more other speech than
+    keywords, and more negatives in training is what lowers its false accepts per hour.
 
     ``fresh_copies`` > 0 (``features.augment.fresh_unknown``): each train ``_unknown_`` example
     also gets that many other non-keyword clips (``Example.alts``), one per augmented copy,
@@ -154,7 +160,9 @@ def build_index(clips: dict[str, Sequence[str]], words: Sequence[str], silence_p
         paths = [c for c in clips.get(split, ()) if c not in exclude]
         keyword = [c for c in paths if c.split("/", 1)[0] in words]
         others = sorted(c for c in paths if c.split("/", 1)[0] not in words)
-        n_sil, n_unk = share_counts(len(keyword), silence_percentage, unknown_percentage)
+        u = (train_unknown_percentage if split == "train" and train_unknown_percentage is not None
+             else unknown_percentage)
+        n_sil, n_unk = share_counts(len(keyword), silence_percentage, u)
         if n_unk > len(others):
             notes.append(f"{split}: {n_unk} _unknown_ examples wanted, only {len(others)} "
                          "non-keyword clips: all used")
@@ -182,7 +190,8 @@ def index_from_dir(root: str | Path, data_params, exclude: Iterable[str] = (),
                    fresh_copies: int = 0) -> SplitIndex:
     """``build_index`` of a folder with the ``data:`` params."""
     return build_index(clips_by_split(root), data_params.words, data_params.silence_percentage,
-                       data_params.unknown_percentage, data_params.seed, exclude, fresh_copies)
+                       data_params.unknown_percentage, data_params.seed, exclude, fresh_copies,
+                       data_params.train_unknown_percentage)
 
 
 def render(example: Example, split: str, copy: int, clip: Optional[np.ndarray], n: int,

@@ -113,7 +113,8 @@ def index_readable(root: Path, params: Params, skips: Skips, workers: int,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while True:
             index = build_index(clips, d.words, d.silence_percentage, d.unknown_percentage,
-                                d.seed, exclude=bad, fresh_copies=fresh_copies(f))
+                                d.seed, exclude=bad, fresh_copies=fresh_copies(f),
+                                train_unknown_percentage=d.train_unknown_percentage)
             need = sorted({p for s in SPLITS for e in index.splits[s] if not e.is_silence
                            for p in (e.path, *e.alts) if p not in checked})
             if not need:
