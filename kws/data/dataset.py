@@ -186,12 +186,18 @@ def build_index(clips: dict[str, Sequence[str]], words: Sequence[str], silence_p
     return SplitIndex(labels, splits, notes)
 
 
+def index_of(clips: dict[str, Sequence[str]], data_params, exclude: Iterable[str] = (),
+             fresh_copies: int = 0) -> SplitIndex:
+    """``build_index`` of ``clips`` (``clips_by_split``) with the ``data:`` params."""
+    return build_index(clips, data_params.words, data_params.silence_percentage,
+                       data_params.unknown_percentage, data_params.seed, exclude, fresh_copies,
+                       data_params.train_unknown_percentage)
+
+
 def index_from_dir(root: str | Path, data_params, exclude: Iterable[str] = (),
                    fresh_copies: int = 0) -> SplitIndex:
     """``build_index`` of a folder with the ``data:`` params."""
-    return build_index(clips_by_split(root), data_params.words, data_params.silence_percentage,
-                       data_params.unknown_percentage, data_params.seed, exclude, fresh_copies,
-                       data_params.train_unknown_percentage)
+    return index_of(clips_by_split(root), data_params, exclude, fresh_copies)
 
 
 def render(example: Example, split: str, copy: int, clip: Optional[np.ndarray], n: int,
@@ -221,5 +227,5 @@ def background_files(root: str | Path) -> list[Path]:
 
 
 __all__ = ["Example", "SplitIndex", "SPLITS", "SILENCE_PATH", "SILENCE_VOLUME", "share_counts",
-           "tf_share_counts", "clips_by_split", "build_index", "index_from_dir", "render",
-           "background_files", "list_clips", "UNKNOWN_LABEL"]
+           "tf_share_counts", "clips_by_split", "build_index", "index_of", "index_from_dir",
+           "render", "background_files", "list_clips", "UNKNOWN_LABEL"]

@@ -27,7 +27,7 @@ from kws.audio import pad_or_trim, read_wav
 from kws.config import Params
 from kws.data import feature_files
 from kws.data.augment import Augmenter, usable_noises
-from kws.data.dataset import (SPLITS, SplitIndex, background_files, build_index, clips_by_split,
+from kws.data.dataset import (SPLITS, SplitIndex, background_files, clips_by_split, index_of,
                               render)
 from kws.errors import AudioError, DataError
 from kws.frontend import mfcc_pcm16, threads, to_pcm16
@@ -112,9 +112,7 @@ def index_readable(root: Path, params: Params, skips: Skips, workers: int,
     bad: set = set()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while True:
-            index = build_index(clips, d.words, d.silence_percentage, d.unknown_percentage,
-                                d.seed, exclude=bad, fresh_copies=fresh_copies(f),
-                                train_unknown_percentage=d.train_unknown_percentage)
+            index = index_of(clips, d, exclude=bad, fresh_copies=fresh_copies(f))
             need = sorted({p for s in SPLITS for e in index.splits[s] if not e.is_silence
                            for p in (e.path, *e.alts) if p not in checked})
             if not need:
