@@ -333,7 +333,9 @@ class CalibrationParams(Section):
 class FinetuneParams(Section):
     """QAT fine-tuning from the float checkpoint (per sweep point)."""
 
-    epochs: int = Field(ge=0, description="0: calibrate only (PTQ)")
+    epochs: Union[int, dict[int, int]] = Field(description="per point, or per bit width "
+                                               "({bits: epochs}, every swept width listed); "
+                                               "0: calibrate only (PTQ)")
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0, description="Adam, cosine to 0 over the epochs")
     weight_decay: float = Field(ge=0)
@@ -342,6 +344,25 @@ class FinetuneParams(Section):
                                         "fewer learn their scales (LSQ); null: never")
     scale_lr: float = Field(gt=0, description="learning rate of the log-scales (LSQ)")
     seed: int
+
+    @field_validator("epochs")
+    @classmethod
+    def _epochs_ok(cls, v):
+        counts = v.values() if isinstance(v, dict) else [v]
+        if any(e < 0 for e in counts) or (isinstance(v, dict) and
+                                          any(not 2 <= b <= 16 for b in v)):
+            raise ValueError(f"epochs must be >= 0, per bit width 2..16 (got {v})")
+        return v
+
+    def epochs_for(self, bits: int, section: str) -> int:
+        """The fine-tuning epochs of a point of ``bits`` bits."""
+        if isinstance(self.epochs, int):
+            return self.epochs
+        if bits not in self.epochs:
+            raise ParamsError(f"{section}.finetune.epochs has no entry for {bits} bits "
+                              f"(has {sorted(self.epochs)}): add `{bits}: <epochs>` or give "
+                              "one number for every point")
+        return self.epochs[bits]
 
 
 class IntSweepParams(Section):

@@ -26,6 +26,8 @@ def test_repository_params_are_valid_and_give_the_design_feature_shape():
         ({"data": {"source": "folder"}}, "data.folder is empty"),
         (yaml.safe_load("data: {words: [yes, no, up]}"), "quote the words"),  # YAML 1.1 reader
         ({"features": {"fmax": 9000}}, "fmin/fmax"),
+        ({"qat": {"finetune": {"epochs": {4: -1}}}}, "epochs must be >= 0, per bit width"),
+        ({"minifloat": {"finetune": {"epochs": {40: 1}}}}, "epochs must be >= 0, per bit width"),
     ],
 )
 def test_bad_values_are_named_with_what_is_allowed(raw, expected):
@@ -105,3 +107,18 @@ def test_a_params_file_may_hold_only_what_it_changes(tmp_path):
     p = config.load(tmp_path / "exp.yaml")
     assert p.train.epochs == 3
     assert p.model_dump()["qat"] == config.defaults().model_dump()["qat"]
+
+
+def test_finetune_epochs_per_bit_width():
+    """One number for every point, or one per width (merged into params.yaml's mapping by a
+    partial params file); a swept width with no entry is named before any work starts."""
+    p = config.with_overrides({"qat": {"finetune": {"epochs": 3}}})
+    assert [p.qat.finetune.epochs_for(b, "qat") for b in (2, 8)] == [3, 3]
+    p = config.with_overrides({"qat": {"finetune": {"epochs": {2: 2, 4: 5}}}})
+    assert p.qat.finetune.epochs_for(4, "qat") == 5
+    assert p.qat.finetune.epochs_for(2, "qat") == 2
+    p = config.parse({**config.raw_params(), "minifloat": {
+        **config.raw_params()["minifloat"], "finetune": {
+            **config.raw_params()["minifloat"]["finetune"], "epochs": {4: 2}}}})
+    with pytest.raises(ParamsError, match=r"minifloat.finetune.epochs has no entry for 8 bits"):
+        p.minifloat.finetune.epochs_for(8, "minifloat")

@@ -20,7 +20,6 @@ from kws.firmware.codegen import Generated, generate_settings
 from kws.firmware.toolchain import build_host, build_m4
 from kws.frontend import to_pcm16
 from kws.stream import score as sc
-from kws.stream import synth
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 16000

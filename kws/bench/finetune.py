@@ -34,7 +34,7 @@ def _models(p, ck, calib) -> dict:
         qm = quantize_model(ck.model, _int_config(p.qat, 4, "symmetric", "per_channel",
                                                   p.qat.finetune.ema_decay))
         qm.calibrate(calib)
-        if _learns_scales(p.qat.finetune, 4):
+        if _learns_scales(p.qat.finetune, 4, p.qat.finetune.epochs_for(4, "qat")):
             qm.learn_scales(p.qat.finetune.scale_lr / p.qat.finetune.lr)
         return qm
 

@@ -19,8 +19,9 @@ acoustic model and dictionary: nothing is downloaded. On the 300 real Speech Com
 judge: it is used to drop what it confidently gets wrong, not to grade.
 
 Words missing from the recognizer's dictionary cannot be checked; their clips are kept (and
-listed as ``unchecked_words``). The recognizer runs on the word with 100 ms around it, and
-is deterministic on one machine (floating point: another CPU could differ in rare ties).
+listed as ``unchecked_words``). The recognizer runs on the word with 100 ms around it, hears
+each clip as a fresh decoder would (whatever it decoded before), and is deterministic on one
+machine (floating point: another CPU could differ in rare ties).
 """
 
 from __future__ import annotations
@@ -72,9 +73,17 @@ class PocketSphinx:
             self.active = name
 
     def hypothesis(self, audio: np.ndarray) -> Optional[str]:
-        """The word heard in ``audio`` (float in [-1, 1] at 16 kHz), or None."""
+        """The word heard in ``audio`` (float in [-1, 1] at 16 kHz), or None.
+
+        The feature front end is reset first: pocketsphinx's live CMN carries its running mean
+        from one utterance to the next (``set_cmn`` does not clear it; ``reinit_feat`` does),
+        so without the reset a clip's verdict depended on which clips the worker process had
+        decoded before (9 of 60 clips heard as another word than by a fresh decoder) and two
+        download runs gave different ``data/raw``. With it, every clip is heard as by a freshly
+        made decoder, at no measurable cost."""
         pcm = (np.clip(np.asarray(audio, np.float64), -1, 1) * 32767).round().astype("<i2")
         d = self.decoder
+        d.reinit_feat()  # a clip's hypothesis must not depend on the clips decoded before it
         d.start_utt()
         d.process_raw(pcm.tobytes(), full_utt=True)
         d.end_utt()

@@ -1,9 +1,9 @@
-"""ONNX -> full-integer TFLite with onnx2tf.
+"""ONNX -> full-integer TFLite: onnx2tf (to a TensorFlow SavedModel), then TensorFlow's
+TFLite converter.
 
 int8 weights (per-channel), int8 activations, int8 input and output. The calibration
-(representative) data is given explicitly, in NHWC ``[n, frames, coeffs, 1]``, with mean 0 and
-std 1 so the quantizer sees the raw MFCC values the model was trained on. onnx2tf's fallback of
-downloading sample images is disabled: if it is ever reached, conversion fails.
+(representative) data is given explicitly, in NHWC ``[n, frames, coeffs, 1]``: the raw MFCC
+values the model was trained on (no normalization), so nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -23,11 +23,6 @@ from kws.errors import KwsError
 
 class ConversionError(KwsError):
     """onnx2tf or the TFLite converter failed, or produced a model that is not full int8."""
-
-
-def _no_download():
-    raise ConversionError("onnx2tf tried to download sample calibration data: calibration data "
-                          "must be passed explicitly (this is a bug in kws.export.tflite)")
 
 
 def check_calibration(calib: np.ndarray, input_shape: tuple[int, int]) -> np.ndarray:
@@ -56,14 +51,23 @@ def onnx_to_int8_tflite(onnx_path: str | Path, calib_nhwc: np.ndarray, out_path:
                         input_name: str = "mfcc", verbose: bool = False) -> dict:
     """Convert ``onnx_path`` to a full-integer TFLite model at ``out_path``.
 
+    onnx2tf turns the ONNX graph into a TensorFlow SavedModel (NCHW -> NHWC); TensorFlow's
+    TFLite converter quantizes it with the settings of onnx2tf's own full-integer output
+    (default optimizations, int8 builtins, per-channel weights, int8 input and output,
+    ``calib_nhwc`` as the representative data, one clip per batch). onnx2tf's
+    ``output_integer_quantized_tflite`` would also write four other quantized variants
+    (dynamic range, int8 with float I/O, two int16-activation ones) that nothing here uses:
+    the same model in half the time (2.9 s instead of 6.2 s on this machine; same weights,
+    scales and outputs). Keras layer names are reset first, so the model's bytes do not depend
+    on the conversions done before it in the same process.
+
     ``calib_nhwc`` is the representative data, float32 ``[n, frames, coeffs, 1]``.
     Returns ``{"seconds": ..., "onnx2tf_version": ...}``.
     """
     import time
 
     import onnx2tf
-    import onnx2tf.onnx2tf as o2t_main
-    import onnx2tf.utils.common_functions as o2t_common
+    import tensorflow as tf
 
     if calib_nhwc.ndim != 4 or calib_nhwc.dtype != np.float32:
         raise KwsError(f"calibration data must be float32 NHWC, got {calib_nhwc.dtype} "
@@ -78,15 +82,14 @@ def onnx_to_int8_tflite(onnx_path: str | Path, calib_nhwc: np.ndarray, out_path:
         # onnx2tf rewrites its input file (op names), so give it a copy.
         work_onnx = tmp / "model.onnx"
         shutil.copyfile(onnx_path, work_onnx)
-        calib_file = tmp / "calib.npy"
-        np.save(calib_file, calib_nhwc)
-        zero = np.zeros((1, 1, 1, 1), np.float32)
-        one = np.ones((1, 1, 1, 1), np.float32)
-        saved = (o2t_main.download_test_image_data, o2t_common.download_test_image_data)
-        o2t_main.download_test_image_data = _no_download
-        o2t_common.download_test_image_data = _no_download
         log_path = tmp / "onnx2tf.log"
         cwd = os.getcwd()
+        tf.keras.backend.clear_session()  # layer names (model_1/...) restart at each model
+
+        def representative():
+            for i in range(len(calib_nhwc)):
+                yield {input_name: tf.constant(calib_nhwc[i:i + 1])}
+
         try:
             # onnx2tf writes stray files into the working directory; keep them in tmp.
             os.chdir(tmp)
@@ -94,36 +97,35 @@ def onnx_to_int8_tflite(onnx_path: str | Path, calib_nhwc: np.ndarray, out_path:
                 onnx2tf.convert(
                     input_onnx_file_path=str(work_onnx),
                     output_folder_path=str(tmp / "out"),
-                    output_integer_quantized_tflite=True,
-                    quant_type="per-channel",
-                    custom_input_op_name_np_data_path=[[input_name, str(calib_file), zero, one]],
-                    input_quant_dtype="int8",
-                    output_quant_dtype="int8",
+                    output_signaturedefs=True,  # the SavedModel the quantizer starts from
                     not_use_onnxsim=True,  # not installed; export_onnx folds constants
                     non_verbose=not verbose,
                     verbosity="debug" if verbose else "error",
                 )
+                conv = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "out"))
+                conv.optimizations = [tf.lite.Optimize.DEFAULT]
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                conv.representative_dataset = representative
+                conv.inference_input_type = tf.int8
+                conv.inference_output_type = tf.int8
+                produced = conv.convert()
         except SystemExit as err:  # onnx2tf reports its errors with sys.exit(1)
             raise ConversionError(f"onnx2tf failed (exit {err.code}): "
                                   f"{_last_line(log_path)}") from None
         except Exception as err:  # noqa: BLE001  TF/Keras raise many kinds
             msg = str(err).strip().splitlines()
-            raise ConversionError(f"onnx2tf failed: {type(err).__name__}: "
+            raise ConversionError(f"onnx2tf or the TFLite converter failed: "
+                                  f"{type(err).__name__}: "
                                   f"{msg[0] if msg else _last_line(log_path)}") from None
         finally:
             os.chdir(cwd)
-            o2t_main.download_test_image_data, o2t_common.download_test_image_data = saved
-        produced = tmp / "out" / "model_full_integer_quant.tflite"
-        if not produced.is_file():
-            raise ConversionError("onnx2tf produced no full-integer model "
-                                  f"(files: {sorted(p.name for p in (tmp / 'out').glob('*'))})")
-        info = model_io(produced.read_bytes())
-        for side in ("input", "output"):
-            if info[side]["dtype"] != "int8":
-                raise ConversionError(f"converted model's {side} is {info[side]['dtype']}, "
-                                      "expected int8")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(produced, out_path)
+    info = model_io(produced)
+    for side in ("input", "output"):
+        if info[side]["dtype"] != "int8":
+            raise ConversionError(f"converted model's {side} is {info[side]['dtype']}, "
+                                  "expected int8")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_bytes(produced)
     return {"seconds": time.perf_counter() - t0, "onnx2tf_version": onnx2tf.__version__}
 
 

@@ -48,8 +48,8 @@ def _int_config(p, bits: int, scheme: str, gran: str, ema_decay: Optional[float]
                                io_bits=p.io_bits, bias_bits=p.bias_bits, **kw)
 
 
-def _learns_scales(f, bits: int) -> bool:
-    return f.epochs > 0 and f.lsq_max_bits is not None and bits <= f.lsq_max_bits
+def _learns_scales(f, bits: int, epochs: int) -> bool:
+    return epochs > 0 and f.lsq_max_bits is not None and bits <= f.lsq_max_bits
 
 
 # --- PTQ -------------------------------------------------------------------------------------------
@@ -103,39 +103,40 @@ def ptq_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
 # --- QAT -------------------------------------------------------------------------------------------
 def qat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None) -> dict:
     """For every (bits, scheme, granularity): quantize the float model, calibrate as PTQ does,
-    fine-tune ``p.finetune.epochs`` epochs with fake quantization (best validation epoch kept;
-    epoch 0, the calibrated model, competes), evaluate the test split. At ``lsq_max_bits`` bits
-    or fewer the scales are learned (LSQ), starting from the calibrated ones or LSQ's
-    ``2 mean|x| / sqrt(Q_p)``, whichever is finer; above, activation ranges follow an EMA and
-    weight scales the weights' min/max."""
+    fine-tune ``p.finetune.epochs`` epochs (that width's, when given per width) with fake
+    quantization (best validation epoch kept; epoch 0, the calibrated model, competes),
+    evaluate the test split. At ``lsq_max_bits`` bits or fewer the scales are learned (LSQ),
+    starting from the calibrated ones or LSQ's ``2 mean|x| / sqrt(Q_p)``, whichever is finer;
+    above, activation ranges follow an EMA and weight scales the weights' min/max."""
     t_start = time.perf_counter()
     flt = float_point(inp, cache)
     device = check_device(p.device, "qat")
     grid = [(b, s, g) for g in p.granularity for s in p.schemes for b in p.bits]
+    f = p.finetune
     tasks = []
     for bits, scheme, gran in grid:
+        epochs = f.epochs_for(bits, "qat")
         inputs = {"point": "qat", "bits": bits, "scheme": scheme, "granularity": gran,
                   "io_bits": p.io_bits, "bias_bits": p.bias_bits,
-                  "calibration": p.calibration.model_dump(), "finetune": p.finetune.model_dump(),
-                  **inp.fingerprint}
+                  "calibration": p.calibration.model_dump(),
+                  "finetune": {**f.model_dump(), "epochs": epochs}, **inp.fingerprint}
 
-        def compute(bits=bits, scheme=scheme, gran=gran):  # bound now: runs later
+        def compute(bits=bits, scheme=scheme, gran=gran, epochs=epochs):  # bound now: runs later
             t0 = time.perf_counter()
-            qm = quantize_model(inp.model, _int_config(p, bits, scheme, gran, p.finetune.ema_decay))
+            qm = quantize_model(inp.model, _int_config(p, bits, scheme, gran, f.ema_decay))
             qm.calibrate(_calib_batches(inp, p.calibration))
             ptq_acc = accuracy(qm, inp.test.x, inp.test.y)
-            f = p.finetune
-            lsq = _learns_scales(f, bits)
+            lsq = _learns_scales(f, bits, epochs)
             if lsq:
                 qm.learn_scales(f.scale_lr / f.lr)
-            hist = finetune(qm, inp.train, inp.val, epochs=f.epochs, batch_size=f.batch_size,
+            hist = finetune(qm, inp.train, inp.val, epochs=epochs, batch_size=f.batch_size,
                             lr=f.lr, weight_decay=f.weight_decay, seed=f.seed, device=device,
                             num_threads=1, progress=False)
             size = size_bytes(qm)
             return {"accuracy": accuracy(qm, inp.test.x, inp.test.y), "ptq_accuracy": ptq_acc,
                     "learned_scales": lsq,
                     "size_bytes": size["total"], "weight_bytes": size["weights"],
-                    "best_epoch": hist["best_epoch"], "epochs": f.epochs,
+                    "best_epoch": hist["best_epoch"], "epochs": epochs,
                     "history": hist["history"], "seconds": time.perf_counter() - t0}
 
         tasks.append((inputs, compute))
@@ -157,31 +158,32 @@ def minifloat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] 
     fmts = [parse_format(f if isinstance(f, str) else f.model_dump(exclude_none=True))
             for f in p.formats]
     grid = [(f, m) for f in fmts for m in p.methods]
+    f = p.finetune
     tasks = []
     for fmt, method in grid:
         inputs = {"point": "minifloat", "format": fmt.describe(), "method": method,
                   "scaling": p.scaling, "io_format": p.io_format,
                   "calibration": p.calibration.model_dump(), **inp.fingerprint}
+        epochs = f.epochs_for(fmt.bits, "minifloat") if method == "qat" else 0
         if method == "qat":
-            inputs["finetune"] = p.finetune.model_dump()
+            inputs["finetune"] = {**f.model_dump(), "epochs": epochs}
 
-        def compute(fmt=fmt, method=method):  # bound now: runs later
+        def compute(fmt=fmt, method=method, epochs=epochs):  # bound now: runs later
             t0 = time.perf_counter()
-            cfg = QuantConfig.minifloat(fmt, p.scaling, p.io_format, qat_ema_decay=p.finetune.ema_decay,
+            cfg = QuantConfig.minifloat(fmt, p.scaling, p.io_format, qat_ema_decay=f.ema_decay,
                                         **_observer_kw(p.calibration))
             qm = quantize_model(inp.model, cfg)
             qm.calibrate(_calib_batches(inp, p.calibration))
             out = {}
             if method == "qat":
                 out["ptq_accuracy"] = accuracy(qm, inp.test.x, inp.test.y)
-                f = p.finetune
-                out["learned_scales"] = _learns_scales(f, fmt.bits)
+                out["learned_scales"] = _learns_scales(f, fmt.bits, epochs)
                 if out["learned_scales"]:
                     qm.learn_scales(f.scale_lr / f.lr)
-                hist = finetune(qm, inp.train, inp.val, epochs=f.epochs, batch_size=f.batch_size,
+                hist = finetune(qm, inp.train, inp.val, epochs=epochs, batch_size=f.batch_size,
                                 lr=f.lr, weight_decay=f.weight_decay, seed=f.seed, device=device,
                                 num_threads=1, progress=False)
-                out.update(best_epoch=hist["best_epoch"], epochs=f.epochs, history=hist["history"])
+                out.update(best_epoch=hist["best_epoch"], epochs=epochs, history=hist["history"])
             size = size_bytes(qm)
             out.update(accuracy=accuracy(qm, inp.test.x, inp.test.y), size_bytes=size["total"],
                        weight_bytes=size["weights"], seconds=time.perf_counter() - t0)
