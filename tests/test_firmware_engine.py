@@ -159,6 +159,17 @@ def test_cortex_m4_build_bit_exact_in_the_emulator(engine):
             assert job.cycles["network"] > 0
 
 
+def test_cortex_m4_build_gives_the_same_bytes_twice(engine, tmp_path):
+    """The ELF and its link map, built twice into different folders: the same bytes (the map
+    used to name gcc's temporary objects, /tmp/ccXXXXXX.o, and so changed every build)."""
+    _, _, _, out = engine
+    a = build_m4(out / "src", tmp_path / "a" / "kws_m4.elf")
+    b = build_m4(out / "src", tmp_path / "b" / "kws_m4.elf")
+    assert a.read_bytes() == b.read_bytes()
+    assert a.with_suffix(".map").read_bytes() == b.with_suffix(".map").read_bytes()
+    assert "/tmp/cc" not in a.with_suffix(".map").read_text()
+
+
 def test_arena_is_the_largest_live_set_and_below_tflm(engine):
     name, model, gen, out = engine
     assert gen.largest_live_bytes <= gen.arena_bytes <= 1.1 * gen.largest_live_bytes + 16

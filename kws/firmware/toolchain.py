@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from kws.errors import KwsError, ToolMissingError
@@ -36,8 +37,8 @@ def find_tool(name: str) -> str:
     return path
 
 
-def _compile(cmd: list[str]) -> None:
-    res = subprocess.run(cmd, capture_output=True, text=True)
+def _compile(cmd: list[str], cwd: str | Path | None = None) -> None:
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if res.returncode != 0:
         lines = [ln for ln in (res.stderr or res.stdout).splitlines() if "error" in ln]
         first = lines[0] if lines else (res.stderr or res.stdout).strip().splitlines()[-1:]
@@ -84,17 +85,28 @@ def build_m4(gen_dir: str | Path, out: str | Path, portable: bool = False,
     gen_dir, out = Path(gen_dir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cm4 = FIRMWARE_DIR / "cortex_m4"
-    cmd = [gcc, *M4_FLAGS, *WARN, "-ffunction-sections", "-fdata-sections",
-           "-DKWS_PROFILE_OPS", f"-I{RUNTIME}", f"-I{gen_dir}"]
+    cflags = [*M4_FLAGS, *WARN, "-ffunction-sections", "-fdata-sections",
+              "-DKWS_PROFILE_OPS", f"-I{RUNTIME}", f"-I{gen_dir}"]
     if portable:
-        cmd += ["-DKWS_PORTABLE"]
+        cflags += ["-DKWS_PORTABLE"]
     srcs = _sources(gen_dir, cm4)
     if harness is not None:
         srcs = [s for s in srcs if Path(s).name != "kws_m4_harness.c"] + [str(harness)]
-    cmd += [*srcs, "-T", str(cm4 / "kws_m4.ld"), "-nostartfiles",
-            "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
-            f"-Wl,-Map={out.with_suffix('.map')}", "-lm", "-o", str(out)]
-    _compile(cmd)
+    # Objects compiled one by one under fixed relative names, then linked in their folder:
+    # compiling and linking in one gcc call names the objects /tmp/ccXXXXXX.o, and the link
+    # map (which lists every object and the output's path) then differed from one identical
+    # build to the next, so build/firmware never had the same hash twice.
+    with tempfile.TemporaryDirectory(prefix="kws-m4-") as tmp:
+        objs = []
+        for i, src in enumerate(srcs):
+            objs.append(f"{i:02d}_{Path(src).stem}.o")
+            _compile([gcc, *cflags, "-c", src, "-o", str(Path(tmp) / objs[-1])])
+        elf, link_map = Path(tmp) / out.name, Path(tmp) / out.with_suffix(".map").name
+        _compile([gcc, *M4_FLAGS, *objs, "-T", str(cm4 / "kws_m4.ld"), "-nostartfiles",
+                  "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
+                  f"-Wl,-Map={link_map.name}", "-lm", "-o", elf.name], cwd=tmp)
+        shutil.move(link_map, out.with_suffix(".map"))
+        shutil.move(elf, out)
     return out
 
 
