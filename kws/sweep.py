@@ -203,14 +203,19 @@ def _compute_forked(tasks: list[Task], cache: PointCache, todo: list[int], worke
 
 
 def compute_points(tasks: list[Task], cache: PointCache, workers: int = 1, desc: str = "points",
-                   progress: Optional[bool] = None) -> list[tuple[dict, bool]]:
+                   progress: Optional[bool] = None,
+                   cost: Optional[list[float]] = None) -> list[tuple[dict, bool]]:
     """(result, was it cached) of every task, in order. Missing points run with one torch
     thread each, in ``workers`` parallel processes when there is more than one to do: a point's
     result does not depend on how many ran beside it (same seed, same thread count), and two
-    one-thread processes use 2 cores better than one two-thread process on these small models."""
+    one-thread processes use 2 cores better than one two-thread process on these small models.
+    ``cost`` (a relative guess per task) starts the costliest first, so that the workers finish
+    together (longest processing time first); without it, tasks start in the given order."""
     from tqdm.auto import tqdm
 
     todo = [i for i, (inputs, _) in enumerate(tasks) if cache.get(inputs) is None]
+    if cost is not None:
+        todo.sort(key=lambda i: -cost[i])  # stable: equal costs keep their order
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc, unit="point",
                disable=None if progress is None else not progress)
     old = torch.get_num_threads()

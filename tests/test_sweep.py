@@ -55,3 +55,17 @@ def test_a_failing_worker_is_one_error_and_keeps_the_finished_points(tmp_path, c
         compute_points(tasks, cache, workers=2, progress=False)
     assert "error: point 3 is impossible" in capfd.readouterr().err
     assert all(cache.get(inputs) is not None for inputs, _ in _tasks(3))
+
+
+def test_costliest_points_start_first_and_results_keep_the_task_order(tmp_path):
+    started = []
+
+    def point(s):
+        started.append(s)
+        return {"seed": s}
+
+    tasks = [({"point": "toy", "seed": s}, lambda s=s: point(s)) for s in range(4)]
+    out = compute_points(tasks, PointCache(tmp_path), workers=1, progress=False,
+                         cost=[1.0, 5.0, 1.0, 3.0])
+    assert started == [1, 3, 0, 2]  # costliest first; equal costs in their given order
+    assert [r["seed"] for r, _ in out] == [0, 1, 2, 3]

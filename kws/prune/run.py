@@ -313,7 +313,9 @@ def structured_sweep(sw: Sweep) -> dict:
                      features=sw.features.model_dump() if s.mcu else None)
         tasks.append((key, lambda n=norm, r=ratio, k=key: structured_point(
             sw, n, r, base_prof, PointCache.key(k)[:10])))
-    done = compute_points(tasks, sw.cache, sw.p.workers, "structured", sw.progress)
+    # a fine-tune epoch costs roughly the channels kept; the baseline is not fine-tuned
+    cost = [1 + (0 if n == "baseline" else sw.p.finetune.epochs * (1 - r)) for n, r in todo]
+    done = compute_points(tasks, sw.cache, sw.p.workers, "structured", sw.progress, cost=cost)
     points, cached = [r for r, _ in done], sum(hit for _, hit in done)
     # CPU latency: one model per shape (the ratio fixes the shape), measured fresh.
     shapes = {"0": sw.inp.model}

@@ -140,7 +140,8 @@ def qat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
                     "history": hist["history"], "seconds": time.perf_counter() - t0}
 
         tasks.append((inputs, compute))
-    done = compute_points(tasks, cache, p.workers, "qat", progress)
+    cost = [f.epochs_for(b, "qat") + 0.1 for b, _, _ in grid]  # fine-tune epochs, + calibration
+    done = compute_points(tasks, cache, p.workers, "qat", progress, cost=cost)
     n_cached = sum(hit for _, hit in done)
     rows = [{"bits": b, "scheme": s, "granularity": g, "io_bits": p.io_bits, **result}
             for (b, s, g), (result, _) in zip(grid, done)]
@@ -190,7 +191,8 @@ def minifloat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] 
             return out
 
         tasks.append((inputs, compute))
-    done = compute_points(tasks, cache, p.workers, "minifloat", progress)
+    cost = [(f.epochs_for(fm.bits, "minifloat") if m == "qat" else 0) + 0.1 for fm, m in grid]
+    done = compute_points(tasks, cache, p.workers, "minifloat", progress, cost=cost)
     n_cached = sum(hit for _, hit in done)
     rows = []
     for (fmt, method), (result, _) in zip(grid, done):
