@@ -692,9 +692,19 @@ def section_training(pg: Page) -> None:
     rows = [[k, pct(v), pct(rpc.get(k)) if real else ""] for k, v in pca.items()]
     pg.add(table(["label", "test accuracy", "real recordings" if real else ""], rows))
     if t.get("real_sample_accuracy") is not None:
+        ci = real.get("interval_95") or {}
+
+        def with_ci(key: str, value) -> str:
+            lo_hi = ci.get(key)
+            return pct(value) + (f" (95% interval {pct(lo_hi[0])}-{pct(lo_hi[1])})"
+                                 if lo_hi else "")
+
         pg.add(f"On {real.get('clips')} real Speech Commands recordings the model scores "
-               f"**{pct(t['real_sample_accuracy'])}** ({pct(real.get('keyword_accuracy'))} on "
-               f"keywords, {pct(real.get('unknown_accuracy'))} on other words). "
+               f"**{with_ci('accuracy', t['real_sample_accuracy'])}**: "
+               f"{with_ci('keyword_accuracy', real.get('keyword_accuracy'))} on "
+               f"{real.get('keyword_clips')} keyword clips, "
+               f"{with_ci('unknown_accuracy', real.get('unknown_accuracy'))} on "
+               f"{real.get('unknown_clips')} other words. "
                "_What it means_: the gap to the test accuracy is the distance between the "
                "synthetic voices and real speakers; train on real data "
                "(`data.source: speech_commands`) to close it.")

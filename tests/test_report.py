@@ -226,6 +226,24 @@ def test_full_report_numbers(tmp_path):
                    "mcu stream step network": 40.0, "mcu stream step postprocess": 0.05}
 
 
+def test_real_sample_line_gives_its_intervals(tmp_path):
+    root = minimal(tmp_path / "reports")
+    m = json.loads((root / "train/metrics.json").read_text())
+    m["real_sample_accuracy"] = 0.75
+    m["real_sample"] = {"clips": 300, "keyword_clips": 100, "unknown_clips": 200,
+                        "keyword_accuracy": 0.6, "unknown_accuracy": 0.825,
+                        "interval_95": {"accuracy": [0.698, 0.796],
+                                        "keyword_accuracy": [0.502, 0.6906],
+                                        "unknown_accuracy": [0.766, 0.871]}}
+    _json(root / "train/metrics.json", m)
+    res = _run(root)
+    assert res.returncode == 0, res.stderr
+    page = (root / "README.md").read_text()
+    assert ("On 300 real Speech Commands recordings the model scores **75.0% (95% interval "
+            "69.8%-79.6%)**: 60.0% (95% interval 50.2%-69.1%) on 100 keyword clips, 82.5% "
+            "(95% interval 76.6%-87.1%) on 200 other words.") in page
+
+
 def test_missing_sections_name_their_stage(tmp_path):
     root = minimal(tmp_path / "reports")
     res = _run(root)

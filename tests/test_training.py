@@ -4,6 +4,7 @@ errors. Fixtures are generated here in tmp dirs (no pipeline output is needed)."
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -258,6 +259,18 @@ def test_real_sample_accuracy_counts(tmp_path, monkeypatch):
     assert r["accuracy"] == pytest.approx(2 / 6)
     assert r["keyword_accuracy"] == pytest.approx(2 / 3) and r["unknown_accuracy"] == 0.0
     assert r["per_class_accuracy"]["yes"] == 1.0 and r["per_class_accuracy"]["_silence_"] is None
+
+    def wilson(k, n, z=1.959964):  # the textbook formula, by hand
+        p = k / n
+        centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return [(centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)]
+
+    ci = r["interval_95"]
+    assert ci["accuracy"] == pytest.approx(wilson(2, 6), abs=1e-6)
+    assert ci["keyword_accuracy"] == pytest.approx(wilson(2, 3), abs=1e-6)
+    assert ci["unknown_accuracy"] == pytest.approx(wilson(0, 3), abs=1e-6)
+    assert ci["unknown_accuracy"][0] == pytest.approx(0.0, abs=1e-12)
+    assert training.wilson_interval(60, 100) == pytest.approx([0.50200, 0.69060], abs=1e-4)
 
 
 def test_computed_weights_still_train_channels_last_and_float_training_is_unchanged():
