@@ -8,7 +8,7 @@ scheme and weight granularity, and runs the integer-only emulation alongside.
   reports/ptq/accuracy_vs_bits.csv  the dvc plot (with the QAT curve and the float baseline)
   reports/ptq/metrics.json          accuracy per scheme and bit width, float accuracy
 
-Finished points are cached in build/quant/ptq, so an interrupted run resumes (kws/quant/sweep.py).
+Finished points are cached in build/quant/ptq, so an interrupted run resumes (kws/sweep.py).
 """
 
 from __future__ import annotations
