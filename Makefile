@@ -12,6 +12,10 @@ NEEDED_COMMANDS += flite
 # festival with the ked voice (issue 16): a third diphone speaker for the synthetic data
 APT_PACKAGES += festival festvox-kdlpc16k festlex-cmu festlex-poslex
 NEEDED_COMMANDS += festival
+# qemu-user: tests/test_featurize.py runs the featurize stage on an emulated CPU of another
+# instruction set (issue 19: the same features on any x86-64 machine)
+APT_PACKAGES += qemu-user
+NEEDED_COMMANDS += qemu-x86_64
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep torch/numpy from oversubscribing the 2 cores when pytest-xdist runs two workers.
 PYTEST_WORKERS ?= 2
