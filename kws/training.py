@@ -289,14 +289,14 @@ def real_sample_accuracy(model: nn.Module, folder: Optional[Path], words: list[s
     y = split.y.numpy()
     kw = y >= 2
     cm = confusion_matrix(y, ev.pred, len(labels))
-    hits = {"accuracy": (ev.pred == y), "keyword_accuracy": (ev.pred[kw] == y[kw]),
-            "unknown_accuracy": (ev.pred[~kw] == y[~kw])}
+    right = {"accuracy": ev.pred == y, "keyword_accuracy": ev.pred[kw] == y[kw],
+             "unknown_accuracy": ev.pred[~kw] == y[~kw]}
     return {
         "accuracy": ev.accuracy, "clips": int(len(y)), "folder": str(folder),
-        "interval_95": {k: wilson_interval(int(h.sum()), len(h)) for k, h in hits.items()},
+        "interval_95": {k: wilson_interval(int(r.sum()), len(r)) for k, r in right.items()},
         "keyword_clips": int(kw.sum()), "unknown_clips": int((~kw).sum()),
-        "keyword_accuracy": float((ev.pred[kw] == y[kw]).mean()) if kw.any() else None,
-        "unknown_accuracy": float((ev.pred[~kw] == y[~kw]).mean()) if (~kw).any() else None,
+        **{k: float(right[k].mean()) if len(right[k]) else None
+           for k in ("keyword_accuracy", "unknown_accuracy")},
         "per_class_accuracy": per_class_accuracy(cm, labels),
         "skipped": len(skipped), "skipped_examples": skipped[:5],
         "note": "real recordings; words outside data.words count as _unknown_; no _silence_ clips",

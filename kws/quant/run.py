@@ -113,9 +113,10 @@ def qat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
     device = check_device(p.device, "qat")
     grid = [(b, s, g) for g in p.granularity for s in p.schemes for b in p.bits]
     f = p.finetune
-    tasks = []
+    tasks, cost = [], []  # cost: fine-tune epochs, + calibration (the costliest start first)
     for bits, scheme, gran in grid:
         epochs = f.epochs_for(bits, "qat")
+        cost.append(epochs + 0.1)
         inputs = {"point": "qat", "bits": bits, "scheme": scheme, "granularity": gran,
                   "io_bits": p.io_bits, "bias_bits": p.bias_bits,
                   "calibration": p.calibration.model_dump(),
@@ -140,7 +141,6 @@ def qat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] = None
                     "history": hist["history"], "seconds": time.perf_counter() - t0}
 
         tasks.append((inputs, compute))
-    cost = [f.epochs_for(b, "qat") + 0.1 for b, _, _ in grid]  # fine-tune epochs, + calibration
     done = compute_points(tasks, cache, p.workers, "qat", progress, cost=cost)
     n_cached = sum(hit for _, hit in done)
     rows = [{"bits": b, "scheme": s, "granularity": g, "io_bits": p.io_bits, **result}
@@ -160,12 +160,13 @@ def minifloat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] 
             for f in p.formats]
     grid = [(f, m) for f in fmts for m in p.methods]
     f = p.finetune
-    tasks = []
+    tasks, cost = [], []
     for fmt, method in grid:
         inputs = {"point": "minifloat", "format": fmt.describe(), "method": method,
                   "scaling": p.scaling, "io_format": p.io_format,
                   "calibration": p.calibration.model_dump(), **inp.fingerprint}
         epochs = f.epochs_for(fmt.bits, "minifloat") if method == "qat" else 0
+        cost.append(epochs + 0.1)
         if method == "qat":
             inputs["finetune"] = {**f.model_dump(), "epochs": epochs}
 
@@ -191,7 +192,6 @@ def minifloat_sweep(inp: Inputs, p, cache: PointCache, progress: Optional[bool] 
             return out
 
         tasks.append((inputs, compute))
-    cost = [(f.epochs_for(fm.bits, "minifloat") if m == "qat" else 0) + 0.1 for fm, m in grid]
     done = compute_points(tasks, cache, p.workers, "minifloat", progress, cost=cost)
     n_cached = sum(hit for _, hit in done)
     rows = []
