@@ -26,8 +26,34 @@ def _rms(x):
 def test_speed_perturbation_scales_frequency_and_keeps_length():
     y = aug.speed_perturb(_sine(440), 1.1)
     assert len(y) == RATE
-    assert abs(_peak_hz(y[:12000]) - 484) < 3  # 440 * 1.1; the end is zero padding
-    assert np.all(y[14600:] == 0)
+    # 440 * 1.1 Hz in 14,550 samples (resampled to 14,550 Hz), moved so the centre of their spoken part (90 whole
+    # 10 ms frames: 0..14,400, centre 7,200) sits at the clip's (8,000): at 800..15,350
+    assert abs(_peak_hz(y[1000:15000]) - 484) < 3
+    assert np.all(y[:800] == 0) and np.all(y[15350:] == 0)
+    assert np.count_nonzero(y[800:15350]) > 14500
+
+
+def _burst(start: int, length: int) -> np.ndarray:
+    x = np.zeros(RATE, np.float32)
+    x[start:start + length] = _sine(300, length)
+    return x
+
+
+def test_slowed_word_near_the_end_stays_whole_inside_the_clip():
+    """A 350 ms word ending 50 ms before the clip's end, slowed to 0.7x (500 ms): placed by its
+    start it would run 357 ms past the end; it ends at the clip's end instead, all of it kept."""
+    x = _burst(9600, 5600)
+    y = aug.speed_perturb(x, 0.7)
+    a0, a1 = aug.active_span(y)
+    assert a1 == RATE and 8000 <= a1 - a0 <= 8000 + 2 * 160  # 500 ms, whole 10 ms frames
+    assert abs(np.sum(y.astype(np.float64) ** 2) / np.sum(x.astype(np.float64) ** 2)
+               - 1 / 0.7) < 0.01  # the energy of a 1/0.7 times longer word: nothing cut
+
+
+def test_sped_up_word_keeps_its_centre():
+    y = aug.speed_perturb(_burst(6000, 4000), 1.25)   # centre at 8000; 3200 samples long
+    a0, a1 = aug.active_span(y)
+    assert abs((a0 + a1) / 2 - 8000) <= 160 and abs((a1 - a0) - 3200) <= 160
 
 
 def test_pitch_shift_an_octave_doubles_frequency_at_the_same_tempo():

@@ -145,7 +145,7 @@ def test_engine_is_deterministic_per_speaker_and_voices_differ(name):
 def test_bench_variants_differ_only_in_engines_and_augmentation():
     from pathlib import Path
 
-    from kws.bench.tts import ISSUE9_ENGINES, variant_params
+    from kws.bench.tts import ISSUE9_ENGINES, ISSUE9_SPEED, variant_params
     from kws.data.augment import Strong
 
     raw = config._yaml12().load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
@@ -156,6 +156,8 @@ def test_bench_variants_differ_only_in_engines_and_augmentation():
     assert Strong.from_params(a.features.augment) is None
     assert b.data.synthetic.engines == ISSUE9_ENGINES
     assert Strong.from_params(b.features.augment) is not None
+    assert list(b.features.augment.speed) == ISSUE9_SPEED == [0.85, 1.15]
+    assert c.features.augment.speed == config.parse(raw).features.augment.speed
     default = config.parse(raw)
     assert c.data == default.data.model_copy(update={"synthetic": default.data.synthetic.model_copy(
         update={"speakers": 30})})

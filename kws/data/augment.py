@@ -15,7 +15,8 @@ Strong augmentation (``features.augment`` keys ``speed``, ``pitch_*``, ``reverb_
 steps above on the clean clip, in this order:
 
 a. speed perturbation: resampled by a factor uniform in ``speed`` (tempo and pitch together,
-   as Kaldi's 3-way speed perturbation), then padded/trimmed back to ``n``.
+   as Kaldi's 3-way speed perturbation), then padded/trimmed back to ``n`` around the spoken
+   part (its centre stays put, moved only to keep it inside the clip).
 b. pitch shift: with ``pitch_probability``, ``uniform(-pitch_semitones, +pitch_semitones)``
    semitones at constant tempo (``librosa.effects.pitch_shift``).
 c. room reverb: with ``reverb_probability``, convolution with a generated room impulse
@@ -71,7 +72,10 @@ def noise_segment(noises: Sequence[np.ndarray], n: int, rng: np.random.Generator
 
 
 def speed_perturb(x: np.ndarray, factor: float, rate: int = 16000) -> np.ndarray:
-    """``x`` played ``factor`` times faster (pitch up by the same factor), same length."""
+    """``x`` played ``factor`` times faster (pitch up by the same factor), same length, the
+    spoken part's centre where it was in ``x`` (moved only as far as keeps the spoken part
+    inside the clip): a slowed word is not cut at the clip's end, a sped-up one does not drift
+    to the start."""
     from math import gcd
 
     from scipy.signal import resample_poly
@@ -82,7 +86,11 @@ def speed_perturb(x: np.ndarray, factor: float, rate: int = 16000) -> np.ndarray
         return x
     out_rate = int(round(rate / factor / 50.0)) * 50
     g = gcd(rate, out_rate)
-    return pad_or_trim(resample_poly(np.asarray(x, np.float64), out_rate // g, rate // g), len(x))
+    y = resample_poly(np.asarray(x, np.float64), out_rate // g, rate // g)
+    (a0, a1), (b0, b1) = active_span(x), active_span(y)
+    offset = int(round((a0 + a1) / 2 - (b0 + b1) / 2))
+    offset = max(min(offset, len(x) - b1), -b0)
+    return pad_or_trim(y, len(x), offset)
 
 
 def pitch_shift(x: np.ndarray, semitones: float, rate: int = 16000) -> np.ndarray:
@@ -148,6 +156,19 @@ def active_rms(x: np.ndarray, frame: int = 160, floor_db: float = -30.0) -> floa
     if e.max() <= 0:
         return 0.0
     return float(np.sqrt(e[e >= e.max() * 10 ** (floor_db / 10)].mean()))
+
+
+def active_span(x: np.ndarray, frame: int = 160, floor_db: float = -30.0) -> tuple[int, int]:
+    """Samples ``[start, end)`` from the first to the last 10 ms frame within ``floor_db`` of
+    the loudest (the spoken part, as ``active_rms`` counts it); the whole clip when silent."""
+    n = len(x) // frame
+    if n == 0:
+        return 0, len(x)
+    e = np.mean(x[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1)
+    if e.max() <= 0:
+        return 0, len(x)
+    on = np.flatnonzero(e >= e.max() * 10 ** (floor_db / 10))
+    return int(on[0]) * frame, int(on[-1] + 1) * frame
 
 
 @dataclass(frozen=True)
@@ -260,5 +281,5 @@ def usable_noises(noises: Sequence[np.ndarray], n: int) -> list[np.ndarray]:
 
 
 __all__ = ["Augmenter", "Strong", "speed_perturb", "pitch_shift", "room_ir", "reverb", "mic_eq",
-           "active_rms", "clip_rng", "time_shift", "noise_segment", "silence_clip",
+           "active_rms", "active_span", "clip_rng", "time_shift", "noise_segment", "silence_clip",
            "usable_noises"]
