@@ -26,8 +26,9 @@ def _rms(x):
 def test_speed_perturbation_scales_frequency_and_keeps_length():
     y = aug.speed_perturb(_sine(440), 1.1)
     assert len(y) == RATE
-    # 440 * 1.1 Hz in 14,550 samples (resampled to 14,550 Hz), moved so the centre of their spoken part (90 whole
-    # 10 ms frames: 0..14,400, centre 7,200) sits at the clip's (8,000): at 800..15,350
+    # 440 * 1.1 Hz in 14,550 samples (resampled to 14,550 Hz), moved so that the centre of
+    # their spoken part (90 whole 10 ms frames: 0..14,400, centre 7,200) sits at the clip's
+    # (8,000): at 800..15,350
     assert abs(_peak_hz(y[1000:15000]) - 484) < 3
     assert np.all(y[:800] == 0) and np.all(y[15350:] == 0)
     assert np.count_nonzero(y[800:15350]) > 14500

@@ -147,27 +147,35 @@ def mic_eq(x: np.ndarray, highpass: float, lowpass: float, res_hz: float, res_db
     return y + (10 ** (res_db / 20) - 1) * lfilter(b, a, y)
 
 
-def active_rms(x: np.ndarray, frame: int = 160, floor_db: float = -30.0) -> float:
-    """RMS over the 10 ms frames within ``floor_db`` of the loudest (the spoken part)."""
+def _loud_frames(x: np.ndarray, frame: int, floor_db: float):
+    """Energies of the whole 10 ms frames and which are within ``floor_db`` of the loudest;
+    None when there is no whole frame or no energy."""
     n = len(x) // frame
     if n == 0:
-        return float(np.sqrt(np.mean(np.square(x)))) if len(x) else 0.0
+        return None
     e = np.mean(x[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1)
     if e.max() <= 0:
-        return 0.0
-    return float(np.sqrt(e[e >= e.max() * 10 ** (floor_db / 10)].mean()))
+        return None
+    return e, e >= e.max() * 10 ** (floor_db / 10)
+
+
+def active_rms(x: np.ndarray, frame: int = 160, floor_db: float = -30.0) -> float:
+    """RMS over the 10 ms frames within ``floor_db`` of the loudest (the spoken part)."""
+    loud = _loud_frames(x, frame, floor_db)
+    if loud is None:
+        short = 0 < len(x) < frame            # no whole frame: the plain RMS; silent: 0
+        return float(np.sqrt(np.mean(np.square(x)))) if short else 0.0
+    e, on = loud
+    return float(np.sqrt(e[on].mean()))
 
 
 def active_span(x: np.ndarray, frame: int = 160, floor_db: float = -30.0) -> tuple[int, int]:
     """Samples ``[start, end)`` from the first to the last 10 ms frame within ``floor_db`` of
     the loudest (the spoken part, as ``active_rms`` counts it); the whole clip when silent."""
-    n = len(x) // frame
-    if n == 0:
+    loud = _loud_frames(x, frame, floor_db)
+    if loud is None:
         return 0, len(x)
-    e = np.mean(x[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1)
-    if e.max() <= 0:
-        return 0, len(x)
-    on = np.flatnonzero(e >= e.max() * 10 ** (floor_db / 10))
+    on = np.flatnonzero(loud[1])
     return int(on[0]) * frame, int(on[-1] + 1) * frame
 
 
