@@ -29,7 +29,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from kws.data.augment import active_rms, clip_rng, reverb, room_ir
+from kws.data.augment import active_rms, active_span, clip_rng, reverb, room_ir
 
 STREAM_ID = 7          # seed tuples of streams: (data.seed, STREAM_ID, stream.seed, kind, ...)
 SYNTHETIC, REAL = 0, 1
@@ -90,19 +90,6 @@ class Plan:
         return [asdict(w) for w in self.words]
 
 
-def active_span(x: np.ndarray, rate: int) -> tuple[int, int]:
-    """First and last sample (end exclusive) of the 10 ms frames within ACTIVE_DB of the loudest."""
-    frame = rate * FRAME_MS // 1000
-    n = len(x) // frame
-    if n == 0:
-        return 0, len(x)
-    e = np.mean(np.asarray(x[: n * frame], np.float64).reshape(n, frame) ** 2, axis=1)
-    if e.max() <= 0:
-        return 0, len(x)
-    on = np.flatnonzero(e >= e.max() * 10 ** (-ACTIVE_DB / 10))
-    return int(on[0]) * frame, int(on[-1] + 1) * frame
-
-
 class _Cycle:
     """Clips in a shuffled order, reshuffled when used up (counting the reuses)."""
 
@@ -142,6 +129,7 @@ def plan(kind: int, clips: Sequence[Clip], keyword_labels: set, n_noises: int, s
     words: list[Word] = []
     cursor = int(rng.uniform(*sp.gap_s) * sample_rate)   # the first word's onset
     spans: dict[str, tuple[int, int, int]] = {}
+    frame = sample_rate * FRAME_MS // 1000   # a word's active span: whole 10 ms frames
     k = 0
     while True:
         if order is not None:
@@ -157,7 +145,7 @@ def plan(kind: int, clips: Sequence[Clip], keyword_labels: set, n_noises: int, s
         gap = float(rng.uniform(*sp.gap_s))
         if clip.path not in spans:
             x = load(clip.path)
-            spans[clip.path] = (*active_span(x, sample_rate), len(x))
+            spans[clip.path] = (*active_span(x, frame, -ACTIVE_DB), len(x))
         a, b, n = spans[clip.path]
         start = cursor - a
         if limit is not None and start + n > limit:
@@ -254,5 +242,4 @@ def render(p: Plan, load: Callable[[str], np.ndarray], noises: Sequence[np.ndarr
     return out
 
 
-__all__ = ["Clip", "Word", "Segment", "Plan", "plan", "render", "active_span", "SYNTHETIC",
-           "REAL"]
+__all__ = ["Clip", "Word", "Segment", "Plan", "plan", "render", "SYNTHETIC", "REAL"]
