@@ -43,8 +43,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=2,
                     help="threads running the C frontend (default: %(default)s; the features "
                     "do not depend on it)")
-    ap.add_argument("--workers", type=int, default=4,
-                    help="threads reading wavs (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="processes reading and rendering (augmenting) clips, and threads "
+                    "checking them (default: %(default)s; the features do not depend on it)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     return ap.parse_args()
 

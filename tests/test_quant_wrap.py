@@ -129,10 +129,16 @@ def test_8bit_fake_quant_of_a_trained_model_costs_less_than_a_point(make, epochs
     xt, yt = toy_split(600, seed=7)
     float_acc = accuracy(model, xt, yt)
     assert float_acc > 0.8  # the toy task is learnt
+    with torch.no_grad():
+        float_pred = model(xt).argmax(1)
     for scheme in ("symmetric", "asymmetric"):
         qm = quantize_model(model, QuantConfig.integer(8, scheme))
         qm.calibrate([x_train[:200]])
-        assert abs(accuracy(qm, xt, yt) - float_acc) < 0.01
+        # one-sided: the weights differ by CPU type, and on an Intel Xeon the ds_cnn's 8-bit
+        # model scored a point *above* float (99.0% of its predictions the same)
+        assert accuracy(qm, xt, yt) > float_acc - 0.01
+        with torch.no_grad():
+            assert (qm.eval()(xt).argmax(1) == float_pred).float().mean() >= 0.98
 
 
 def test_qat_trains_through_the_quantizers():

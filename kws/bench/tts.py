@@ -240,7 +240,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=list(VARIANTS), nargs="+", help="build and train these "
                     "variants only; the others are kept from --out where their params are "
                     "unchanged")
-    ap.add_argument("--workers", type=int, default=2, help="wav readers (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=2, help="featurize worker processes "
+                    "(default: %(default)s)")
     ap.add_argument("--out", default="reports/bench/tts.json", help="JSON result "
                     "(default: %(default)s)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")

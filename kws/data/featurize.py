@@ -7,8 +7,8 @@ clean examples. Which example is where is ``kws.data.dataset``'s split index.
 
 Unreadable clips (wrong rate, channels, truncated, not audio) are left out and counted with
 their reason; the index is rebuilt without them so the silence/unknown shares hold over the
-clips used. Wavs are read by a thread pool; each clip (augmented ones rounded to int16, as a
-microphone gives them) goes through the firmware's own C frontend (``kws.frontend``), so the
+clips used. Wavs are checked by a thread pool, then read and rendered by worker processes; each
+clip (augmented ones rounded to int16, as a microphone gives them) goes through the firmware's own C frontend (``kws.frontend``), so the
 features are the same bytes on any machine.
 """
 
@@ -63,8 +63,7 @@ class Skips:
                 "files": listed, "files_listed": len(listed)}
 
 
-def _read_many(root: Path, rels: Sequence[str], rate: int, workers: int,
-               pool: Optional[ThreadPoolExecutor] = None) -> list:
+def _read_many(root: Path, rels: Sequence[str], rate: int, pool: ThreadPoolExecutor) -> list:
     """``read_wav`` of each path (an ``AudioError`` in place of the array when it fails)."""
     def one(rel):
         try:
@@ -72,10 +71,7 @@ def _read_many(root: Path, rels: Sequence[str], rate: int, workers: int,
         except AudioError as err:
             return err
 
-    if pool is not None:
-        return list(pool.map(one, rels))
-    with ThreadPoolExecutor(max_workers=workers) as p:
-        return list(p.map(one, rels))
+    return list(pool.map(one, rels))
 
 
 def load_noises(root: Path, n: int, rate: int, skips: Skips) -> tuple[list[np.ndarray], list[str]]:
@@ -123,7 +119,7 @@ def index_readable(root: Path, params: Params, skips: Skips, workers: int,
                        leave=False)
             for i in range(0, len(need), chunk):
                 rels = need[i:i + chunk]
-                for rel, res in zip(rels, _read_many(root, rels, f.sample_rate, workers, pool)):
+                for rel, res in zip(rels, _read_many(root, rels, f.sample_rate, pool)):
                     if isinstance(res, AudioError):
                         skips.add(rel, res)
                         bad.add(rel)
@@ -141,42 +137,67 @@ def index_readable(root: Path, params: Params, skips: Skips, workers: int,
     return index, lengths
 
 
+_JOB: dict = {}  # the split being rendered: set before the worker processes fork
+
+
+def _render_batch(task: tuple[int, int]) -> np.ndarray:
+    """int16 audio of copy ``c`` of examples ``i0 .. i0 + batch`` of the split in ``_JOB``:
+    the wavs read again, padded or trimmed, rendered (augmented for copies >= 1)."""
+    i0, c = task
+    j = _JOB
+    waves = []
+    for e in j["examples"][i0:i0 + j["batch"]]:
+        clip = None
+        if not e.is_silence:
+            try:
+                clip = pad_or_trim(read_wav(j["root"] / e.path_of_copy(c), j["rate"]), j["n"])
+            except AudioError as err:  # readable a moment ago: the folder changed
+                raise DataError(f"{err} (the data folder changed during featurize: "
+                                "rerun)") from None
+        waves.append(render(e, j["split"], c, clip, j["n"], j["noises"], j["seed"],
+                            j["augmenter"]))
+    return to_pcm16(np.stack(waves))
+
+
 def featurize_split(root: Path, index: SplitIndex, split: str, params: Params,
                     noises: Sequence[np.ndarray], workers: int, progress: bool = False,
                     timer: Optional[dict] = None) -> dict:
-    """x, y, path, copy arrays of one split (see the module docstring)."""
+    """x, y, path, copy arrays of one split (see the module docstring).
+
+    Batches are read and rendered in ``workers`` forked processes (the augmentation is numpy
+    and scipy under the GIL: threads did not help) and go through the C frontend here, in
+    order; a batch's audio does not depend on which process rendered it.
+    """
+    import multiprocessing as mp
+
     from tqdm.auto import tqdm
 
     f, d = params.features, params.data
-    n = f.clip_samples
     exs = index.splits[split]
     copies = f.augment.copies if split == "train" else 0
     augmenter = Augmenter.from_params(f.augment, noises, f.sample_rate) if copies else None
     rows = len(exs) * (1 + copies)
     x = np.empty((rows, f.n_frames, f.n_mfcc), np.float32)
     bs = f.batch_size
+    tasks = [(i0, c) for i0 in range(0, len(exs), bs) for c in range(1 + copies)]
+    _JOB.update(root=root, examples=exs, batch=bs, rate=f.sample_rate, n=f.clip_samples,
+                split=split, noises=noises, seed=d.seed, augmenter=augmenter)
     bar = tqdm(total=rows, desc=f"featurize {split}", unit="clip", disable=not progress)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i0 in range(0, len(exs), bs):
-            batch = exs[i0:i0 + bs]
-            rels = sorted({e.path_of_copy(c) for e in batch if not e.is_silence
-                           for c in range(1 + copies)})
-            audio = dict(zip(rels, _read_many(root, rels, f.sample_rate, workers, pool)))
-            for rel, a in audio.items():
-                if isinstance(a, AudioError):  # readable a moment ago: the folder changed
-                    raise DataError(f"{a} (the data folder changed during featurize: rerun)")
-            for c in range(1 + copies):
-                clips = [None if e.is_silence else pad_or_trim(audio[e.path_of_copy(c)], n)
-                         for e in batch]
-                wave = np.stack([render(e, split, c, clip, n, noises, d.seed, augmenter)
-                                 for e, clip in zip(batch, clips)])
-                t0 = time.perf_counter()
-                feats = mfcc_pcm16(to_pcm16(wave), f)
-                if timer is not None:
-                    timer["mfcc_s"] = timer.get("mfcc_s", 0.0) + time.perf_counter() - t0
-                start = c * len(exs) + i0
-                x[start:start + len(batch)] = feats
-                bar.update(len(batch))
+    pool = mp.get_context("fork").Pool(workers) if workers > 1 and len(tasks) > 1 else None
+    try:
+        waves = pool.imap(_render_batch, tasks) if pool else map(_render_batch, tasks)
+        for (i0, c), pcm in zip(tasks, waves):
+            t0 = time.perf_counter()
+            feats = mfcc_pcm16(pcm, f)
+            if timer is not None:
+                timer["mfcc_s"] = timer.get("mfcc_s", 0.0) + time.perf_counter() - t0
+            start = c * len(exs) + i0
+            x[start:start + len(pcm)] = feats
+            bar.update(len(pcm))
+    finally:
+        if pool:
+            pool.terminate()
+        _JOB.clear()
     bar.close()
     y = np.array([e.label for e in exs] * (1 + copies), np.int64)
     path = np.array([e.path_of_copy(c) for c in range(1 + copies) for e in exs], dtype=str)
@@ -200,7 +221,7 @@ def example_audio(root: Path, index: SplitIndex, label: int, params: Params,
     return None
 
 
-def featurize(root: str | Path, out_dir: str | Path, params: Params, workers: int = 4,
+def featurize(root: str | Path, out_dir: str | Path, params: Params, workers: int = 2,
               progress: bool = False,
               views: Optional[Callable[[SplitIndex, list], None]] = None) -> dict:
     """Featurize ``root`` into ``out_dir``; return the metrics (see stages/featurize.py)."""
@@ -247,7 +268,7 @@ def featurize(root: str | Path, out_dir: str | Path, params: Params, workers: in
         "clips_per_s": round(rows / seconds, 1) if seconds > 0 else None,
         "mfcc_clips_per_s": round(rows / timer["mfcc_s"], 1) if timer.get("mfcc_s") else None,
         "frontend_threads": threads(),
-        "read_workers": workers,
+        "workers": workers,
     }
 
 
