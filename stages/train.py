@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-# libgomp threads spin this many rounds before they sleep (set before torch loads). Never
-# spinning (OMP_WAIT_POLICY=PASSIVE, used before) made an idle training epoch 1.3-1.7x as long on
-# 2-core machines; spinning long makes every parallel region crawl when another job shares the
-# cores. 2-thread ds_cnn epoch, idle / beside a second training (Intel Xeon; README: What it
-# costs): PASSIVE 10.1 s idle, 1000 10.1 / 16 s, 10000 7.8 / 24 s, 30000 7.9 / 43 s.
-# A default run is alone on the machine; for runs side by side, export GOMP_SPINCOUNT=1000.
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+from kws.openmp import spin_briefly  # noqa: E402 (before torch loads)
+
+spin_briefly()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
