@@ -552,7 +552,7 @@ def fig_det(syn: list, real: Optional[list], chosen: Optional[float], target: Op
         at = [r for r in rows or [] if chosen is not None and abs(r["threshold"] - chosen) < 1e-6]
         if at:
             ax.plot(at[0]["fa_per_hour"], at[0]["miss_rate"], "o", ms=7, mfc="none", color="k")
-            ax.annotate(f"{at[0]['threshold']:.3f}", (at[0]["fa_per_hour"], at[0]["miss_rate"]),
+            ax.annotate(f"{at[0]['threshold']:.4g}", (at[0]["fa_per_hour"], at[0]["miss_rate"]),
                         textcoords="offset points", xytext=(6, 4), fontsize=7)
     if target:
         ax.axvline(target, color="tab:red", lw=0.8, ls=":", label=f"target {target:g} FA/h")
@@ -595,13 +595,13 @@ def section_stream(pg: Page) -> None:
            f"silence), {pct(cfg.get('reverb_probability'), 0)} of the words reverberant"
            + (f"; the real-clip stream: {real['minutes']:.0f} min of the {real['words']} real "
               "recordings, each once." if real else "; no real-clip stream in this run.")
-           + f" Threshold {th['chosen']:.3f}: {th['how']}.")
+           + f" Threshold {th['chosen']:.4g}: {th['how']}.")
     rows = []
     for name, s in (("synthetic", syn), ("real clips", real)):
         if not s:
             continue
         d = s["delay_after_word_end"]
-        rows.append([name, f"{s['minutes']:.1f}", s["keywords"], f"{s['threshold']:.3f}",
+        rows.append([name, f"{s['minutes']:.1f}", s["keywords"], f"{s['threshold']:.4g}",
                      pct(s["hit_rate"]), f"{s['fa_per_hour']:.2f}", _ms(d, "median_ms"),
                      _ms(d, "p90_ms"), s["repeats"]])
     pg.add(table(["stream", "minutes", "keywords", "threshold", "hit rate", "false accepts/h",

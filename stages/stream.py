@@ -77,7 +77,7 @@ def main(argv=None) -> None:
         # the top-level seconds: the process's wall time (kws.stage.write_metrics)
         metrics = write_metrics(Path(rep) / "metrics.json", metrics)
     s, th = metrics["synthetic"], metrics["threshold"]
-    line = (f"stream: threshold {th['chosen']:.3f}; synthetic {s['minutes']:.0f} min: hit rate "
+    line = (f"stream: threshold {th['chosen']:.4g}; synthetic {s['minutes']:.0f} min: hit rate "
             f"{100 * s['hit_rate']:.1f}%, {s['fa_per_hour']:.2f} false accepts/h, delay median "
             f"{s['delay_after_word_end']['median_ms']} ms")
     if metrics.get("real"):

@@ -203,8 +203,9 @@ def test_full_report_numbers(tmp_path):
     assert figs == ["board.png", "dataset.png", "det.png", "latency.png", "pruning.png",
                     "quantization.png"]
     # the stream section: both streams, the bar, the budget, host = device
-    assert "| synthetic | 60.0 | 400 | 0.850 | 90.0% | 1.00 | 600 | 900 | 1 |" in page
-    assert "| real clips | 17.5 | 100 | 0.850 | 50.0% | 6.86 |" in page
+    assert "Threshold 0.85: the lowest threshold meeting the target" in page
+    assert "| synthetic | 60.0 | 400 | 0.85 | 90.0% | 1.00 | 600 | 900 | 1 |" in page
+    assert "| real clips | 17.5 | 100 | 0.85 | 50.0% | 6.86 |" in page
     assert "is **met**" in page and "**76.8% headroom**" in page
     assert "(10-30 dB below speech, 20% near silence)" in page
     assert "| yes | 200 | 95.0% | 0.00 | 580 | 60.0% | 3.43 |" in page
