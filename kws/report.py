@@ -608,7 +608,7 @@ def section_stream(pg: Page) -> None:
                   "delay median ms", "delay p90 ms", "repeats"], rows))
     bar = st.get("bar", {})
     at = syn.get("at_params_threshold")
-    other = (f" At `stream.detection_threshold` {at['threshold']:.3f} (the firmware stage's "
+    other = (f" At `stream.detection_threshold` {at['threshold']:.4g} (the firmware stage's "
              f"builds): hit rate {pct(at['hit_rate'])} at {at['fa_per_hour']:.2f} false accepts "
              "per hour." if at and at.get("hit_rate") is not None else "")
     pg.add(f"The bar (at most {bar.get('fa_per_hour_max', 1):g} false accept per hour with a hit "
@@ -659,7 +659,7 @@ def section_stream(pg: Page) -> None:
                f"the microphone, BLE and the application (modelled cycles, not a board "
                f"measurement; the streaming state takes {e['stream_state_bytes']:,} B of RAM)." + clip
                + f" Host and emulated Cortex-M4 decisions on the first {e['seconds_of_stream']:.0f} s "
-               f"of the synthetic stream at threshold {e.get('threshold', 0):.3f} "
+               f"of the synthetic stream at threshold {e.get('threshold', 0):.4g} "
                f"({e['inferences']} inferences, {e['keyword_detections']} "
                f"keyword detections): **{'identical' if e['decisions_identical'] else 'DIFFERENT'}** "
                "(times, the network input (every frame, by hash), network scores, labels, score "

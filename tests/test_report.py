@@ -210,7 +210,7 @@ def test_full_report_numbers(tmp_path):
     assert "(10-30 dB below speech, 20% near silence)" in page
     assert "| yes | 200 | 95.0% | 0.00 | 580 | 60.0% | 3.43 |" in page
     assert "| **step** | 2,963,200 | **46.30** |" in page
-    assert "at threshold 0.700 (303 inferences, 12 keyword detections): **identical**" in page
+    assert "at threshold 0.7 (303 inferences, 12 keyword detections): **identical**" in page
     for f in figs:
         assert (root / "figures/report" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the dvc plot tables
